@@ -1,0 +1,106 @@
+"""Rows decoding together through one left-padded KV cache.
+
+New requests are prefilled alone, then merged into the running batch by left-padding the shorter cache,
+so a request joins at the next step instead of waiting for the batch to drain (continuous batching).
+Each row keeps its own position ids; padding is masked out and trimmed once no row needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import DynamicCache, PreTrainedModel
+from transformers.cache_utils import DynamicLayer
+
+
+@dataclass
+class Row:
+    """One choice of one job inside a batch."""
+
+    job: Any  # worker.Job; kept loose to avoid a cycle
+    choice: int
+    next_token: int  # sampled but not yet fed to the model
+    length: int  # real (unpadded) tokens in this row's cache
+
+
+def _pad_left(tensor: torch.Tensor, amount: int, dim: int) -> torch.Tensor:
+    if amount == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = amount
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+def mergeable(cache: DynamicCache) -> bool:
+    """Only plain full-attention layers can be padded and concatenated safely."""
+    return all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+class Batch:
+    def __init__(self, cache: DynamicCache, mask: torch.Tensor, rows: list[Row]) -> None:
+        self.cache = cache
+        self.mask = mask  # (rows, cache length): 1 for real tokens, 0 for left padding
+        self.rows = rows
+
+    @property
+    def width(self) -> int:
+        return self.mask.shape[1]
+
+    @classmethod
+    def prefill(cls, model: PreTrainedModel, prompt: list[int], job: Any, n: int) -> tuple["Batch", torch.Tensor]:
+        """Run the prompt once; return a batch of `n` rows sharing that cache, and the last logits."""
+        device = model.device
+        ids = torch.tensor([prompt], device=device)
+        cache = DynamicCache(config=model.config)
+        out = model(input_ids=ids, past_key_values=cache, use_cache=True)
+        logits = out.logits[:, -1, :].float()
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            logits = logits.expand(n, -1)
+        mask = torch.ones((n, len(prompt)), dtype=torch.long, device=device)
+        rows = [Row(job=job, choice=c, next_token=-1, length=len(prompt)) for c in range(n)]
+        return cls(cache, mask, rows), logits
+
+    def merge(self, other: "Batch") -> None:
+        width = max(self.width, other.width)
+        for batch in (self, other):
+            extra = width - batch.width
+            if extra:
+                for layer in batch.cache.layers:
+                    layer.keys = _pad_left(layer.keys, extra, dim=-2)
+                    layer.values = _pad_left(layer.values, extra, dim=-2)
+                batch.mask = _pad_left(batch.mask, extra, dim=1)
+        for mine, theirs in zip(self.cache.layers, other.cache.layers):
+            mine.keys = torch.cat([mine.keys, theirs.keys], dim=0)
+            mine.values = torch.cat([mine.values, theirs.values], dim=0)
+        self.mask = torch.cat([self.mask, other.mask], dim=0)
+        self.rows.extend(other.rows)
+
+    def step(self, model: PreTrainedModel) -> torch.Tensor:
+        """Feed every row its pending token; return next-token logits, one row each."""
+        device = self.mask.device
+        ids = torch.tensor([[row.next_token] for row in self.rows], device=device)
+        positions = torch.tensor([[row.length] for row in self.rows], device=device)
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
+        out = model(input_ids=ids, attention_mask=self.mask, position_ids=positions,
+                    past_key_values=self.cache, use_cache=True)
+        for row in self.rows:
+            row.length += 1
+        return out.logits[:, -1, :].float()
+
+    def keep(self, indices: list[int]) -> None:
+        """Drop every row not listed, then trim padding columns no remaining row needs."""
+        if len(indices) != len(self.rows):
+            index = torch.tensor(indices, dtype=torch.long, device=self.mask.device)
+            self.cache.batch_select_indices(index)
+            self.mask = self.mask.index_select(0, index)
+            self.rows = [self.rows[i] for i in indices]
+        if self.rows:
+            unused = self.width - max(row.length for row in self.rows)
+            if unused > 0:
+                for layer in self.cache.layers:
+                    layer.keys = layer.keys[..., unused:, :]
+                    layer.values = layer.values[..., unused:, :]
+                self.mask = self.mask[:, unused:]

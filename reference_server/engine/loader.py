@@ -1,0 +1,98 @@
+"""Load a local Hugging Face causal LM (or the embedded "tiny" default) and describe it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from .detok import build_token_bytes
+
+TINY_DIR = Path(__file__).resolve().parent.parent / "models" / "tiny"
+
+
+@dataclass
+class LoadedModel:
+    id: str  # the id clients put in `model`
+    path: str
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    device: torch.device
+    dtype: torch.dtype
+    token_bytes: list[bytes]
+    eos_ids: tuple[int, ...]
+    context_window: int
+    created: int
+    fingerprint: str
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.token_bytes)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but CUDA is not available")
+    return torch.device(choice)
+
+
+def resolve_dtype(device: torch.device, choice: str) -> torch.dtype:
+    if choice != "auto":
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[choice]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> tuple[int, ...]:
+    ids: set[int] = set()
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(int(i) for i in configured)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return tuple(sorted(ids))
+
+
+def load_model(ref: str = "tiny", device: str = "auto", dtype: str = "auto", served_id: str | None = None) -> LoadedModel:
+    """`ref` is "tiny", a local directory, or a hub id (only where a hub is reachable)."""
+    path = str(TINY_DIR) if ref == "tiny" else ref
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(torch_device, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(torch_device).eval()
+    vocab = int(model.get_output_embeddings().weight.shape[0])
+    context = int(getattr(model.config, "max_position_embeddings", 0) or tokenizer.model_max_length)
+    model_id = served_id or ("tiny" if ref == "tiny" else Path(ref.rstrip("/")).name or ref)
+    local = Path(path)
+    weights = sorted(local.glob("*.safetensors")) if local.is_dir() else []
+    created = int(min((p.stat().st_mtime for p in weights), default=0)) if ref != "tiny" else 1767225600
+    # Stable across restarts for the same weights, dtype and runtime: what system_fingerprint promises.
+    digest = hashlib.sha256()
+    for p in weights:
+        digest.update(p.name.encode())
+        digest.update(str(p.stat().st_size).encode())
+    digest.update(f"{model_id}|{torch_dtype}|{torch.__version__}".encode())
+    return LoadedModel(
+        id=model_id, path=path, model=model, tokenizer=tokenizer, device=torch_device, dtype=torch_dtype,
+        token_bytes=build_token_bytes(tokenizer, vocab), eos_ids=_eos_ids(model, tokenizer),
+        context_window=context, created=created, fingerprint="fp_" + digest.hexdigest()[:10],
+    )
+
+
+def default_threads() -> None:
+    """Generation is latency bound on tiny tensors: more intra-op threads than cores only adds contention."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))

@@ -1,0 +1,120 @@
+"""Next-token selection for a batch of rows, each with its own parameters.
+
+Logprobs report the raw model distribution (before penalties, bias, temperature and truncation), as vLLM
+does by default; the sampled token is drawn from the processed distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .types import SamplingParams, TokenLogprob, TopLogprob
+from .detok import token_text
+
+
+@dataclass
+class RowSampler:
+    """Per-row sampling state: the request's parameters plus what this row generated so far."""
+
+    params: SamplingParams
+    eos_ids: tuple[int, ...]
+    generator: torch.Generator | None
+    counts: torch.Tensor | None = None  # token counts for penalties, allocated lazily
+    generated: int = 0
+    bias: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def penalised(self) -> bool:
+        return bool(self.params.frequency_penalty or self.params.presence_penalty)
+
+
+def make_row(params: SamplingParams, eos_ids: tuple[int, ...], choice: int, vocab: int,
+             device: torch.device) -> RowSampler:
+    generator = None
+    if not params.greedy and params.seed is not None:
+        # Each choice gets its own stream so n > 1 with a seed still gives distinct, reproducible choices.
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed((params.seed + 1_000_003 * choice) & 0xFFFF_FFFF_FFFF_FFFF)
+    bias = None
+    if params.logit_bias:
+        bias = torch.zeros(vocab, device=device)
+        for token_id, value in params.logit_bias.items():
+            if 0 <= token_id < vocab:
+                bias[token_id] = float(value)
+    return RowSampler(params=params, eos_ids=eos_ids, generator=generator, bias=bias)
+
+
+def _apply_top_k_top_p(logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    vocab = logits.shape[-1]
+    ranks = torch.arange(vocab, device=logits.device).expand_as(sorted_logits)
+    k = torch.where(top_k > 0, top_k, torch.full_like(top_k, vocab)).unsqueeze(-1)
+    drop = ranks >= k
+    probs = torch.softmax(sorted_logits.masked_fill(drop, float("-inf")), dim=-1)
+    before = torch.cumsum(probs, dim=-1) - probs  # mass strictly above each token: keeps at least one
+    drop |= before >= top_p.unsqueeze(-1)
+    sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+def process_logits(logits: torch.Tensor, rows: list[RowSampler]) -> torch.Tensor:
+    """Penalties (OpenAI's additive form), logit_bias and min_tokens' EOS ban; returns new logits."""
+    out = logits.clone()
+    for i, row in enumerate(rows):
+        if row.penalised and row.counts is not None:
+            p = row.params
+            out[i] -= p.frequency_penalty * row.counts + p.presence_penalty * (row.counts > 0).float()
+        if row.bias is not None:
+            out[i] += row.bias
+        if row.generated < row.params.min_tokens and row.eos_ids:
+            out[i, list(row.eos_ids)] = float("-inf")
+    return out
+
+
+def choose(logits: torch.Tensor, rows: list[RowSampler]) -> list[int]:
+    """One token per row: greedy rows take the argmax; the others sample with their own generator."""
+    processed = process_logits(logits, rows)
+    chosen = processed.argmax(dim=-1)
+    sampled = [i for i, row in enumerate(rows) if not row.params.greedy]
+    if sampled:
+        idx = torch.tensor(sampled, device=logits.device)
+        sub = processed.index_select(0, idx)
+        temps = torch.tensor([rows[i].params.temperature for i in sampled], device=logits.device)
+        top_k = torch.tensor([rows[i].params.top_k for i in sampled], device=logits.device)
+        top_p = torch.tensor([rows[i].params.top_p for i in sampled], device=logits.device)
+        sub = _apply_top_k_top_p(sub / temps.unsqueeze(-1), top_k, top_p)
+        probs = torch.softmax(sub.float(), dim=-1).cpu()
+        for j, i in enumerate(sampled):
+            chosen[i] = int(torch.multinomial(probs[j], 1, generator=rows[i].generator))
+    tokens = chosen.tolist()
+    for row, token in zip(rows, tokens):
+        row.generated += 1
+        if row.penalised:
+            if row.counts is None:
+                row.counts = torch.zeros(logits.shape[-1], device=logits.device)
+            row.counts[token] += 1
+    return tokens
+
+
+def token_logprobs(logits: torch.Tensor, rows: list[RowSampler], tokens: list[int],
+                   table: list[bytes]) -> list[TokenLogprob | None]:
+    """Raw-distribution logprob of each chosen token and its top alternatives, for rows that asked."""
+    wanted = [i for i, row in enumerate(rows) if row.params.logprobs]
+    result: list[TokenLogprob | None] = [None] * len(rows)
+    if not wanted:
+        return result
+    logp = torch.log_softmax(logits.index_select(0, torch.tensor(wanted, device=logits.device)).float(), -1)
+    k = max(rows[i].params.top_logprobs for i in wanted)
+    top_vals, top_ids = (logp.topk(k, dim=-1) if k else (None, None))
+    logp_cpu = logp.cpu()
+    for j, i in enumerate(wanted):
+        token = tokens[i]
+        top: list[TopLogprob] = []
+        if top_vals is not None:
+            for value, tid in list(zip(top_vals[j].tolist(), top_ids[j].tolist()))[: rows[i].params.top_logprobs]:
+                top.append(TopLogprob(token_text(table[tid]), max(value, -9999.0), list(table[tid])))
+        raw = table[token]
+        result[i] = TokenLogprob(token_text(raw), max(float(logp_cpu[j, token]), -9999.0), list(raw), top)
+    return result

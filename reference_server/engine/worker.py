@@ -1,0 +1,228 @@
+"""The engine: one thread owns the model; the event loop talks to it through queues.
+
+Generation never runs on the event loop. Every step the thread admits waiting requests (prefill, then
+merge into the running batch), decodes one token for every row, and hands each request its new text via
+`loop.call_soon_threadsafe`. A cancelled request (client gone) leaves the batch at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import torch
+
+from .batch import Batch, mergeable
+from .choice import ChoiceOutput
+from .loader import LoadedModel
+from .sampling import RowSampler, choose, make_row, token_logprobs
+from .types import ChoiceEvent, SamplingParams, Usage
+
+log = logging.getLogger("wirecheck.engine")
+
+
+@dataclass
+class _End:
+    usage: Usage
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+@dataclass
+class Job:
+    prompt: list[int]
+    params: SamplingParams
+    outputs: list[ChoiceOutput]
+    samplers: list[RowSampler]
+    loop: asyncio.AbstractEventLoop
+    inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def deliver(self, item: object) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.inbox.put_nowait, item)
+        except RuntimeError:  # loop closed: nobody is listening any more
+            self.cancelled.set()
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(len(self.prompt), sum(len(o.tokens) for o in self.outputs))
+
+
+@dataclass
+class _EmbedJob:
+    inputs: list[list[int]]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+
+
+class GenerationStream:
+    """What a surface iterates: lists of ChoiceEvents, then `usage` is final."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self.usage = Usage(prompt_tokens=len(job.prompt))
+
+    def __aiter__(self) -> "GenerationStream":
+        return self
+
+    async def __anext__(self) -> list[ChoiceEvent]:
+        item = await self._job.inbox.get()
+        if isinstance(item, _End):
+            self.usage = item.usage
+            raise StopAsyncIteration
+        if isinstance(item, _Failure):
+            raise item.error
+        return item
+
+    def cancel(self) -> None:
+        self._job.cancelled.set()
+
+
+class Engine:
+    def __init__(self, loaded: LoadedModel, max_rows: int = 64) -> None:
+        self.loaded = loaded
+        self.max_rows = max_rows
+        self._inbox: queue.Queue = queue.Queue()
+        self._waiting: deque[Job] = deque()
+        self._batch: Batch | None = None
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wirecheck-engine", daemon=True)
+
+    # -- event-loop side -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._inbox.put(None)
+        self._thread.join(timeout=10)
+
+    def generate(self, prompt: list[int], params: SamplingParams) -> GenerationStream:
+        lm = self.loaded
+        outputs = [ChoiceOutput(c, lm.token_bytes, frozenset(lm.eos_ids), params.max_tokens, params.stop,
+                                params.min_tokens) for c in range(params.n)]
+        samplers = [make_row(params, lm.eos_ids, c, lm.vocab_size, lm.device) for c in range(params.n)]
+        job = Job(prompt, params, outputs, samplers, asyncio.get_running_loop())
+        self._inbox.put(job)
+        return GenerationStream(job)
+
+    async def embed(self, inputs: list[list[int]]) -> list[list[float]]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._inbox.put(_EmbedJob(inputs, loop, future))
+        return await future
+
+    # -- engine thread -----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        with torch.inference_mode():
+            while not self._closing.is_set():
+                self._admit(block=self._batch is None and not self._waiting)
+                if self._batch is not None:
+                    try:
+                        self._decode()
+                    except Exception as exc:
+                        self._fail([row.job for row in self._batch.rows], exc)
+                        self._batch = None
+
+    def _fail(self, jobs: list[Job], exc: Exception) -> None:
+        log.exception("engine step failed")  # one bad step must not take the server down
+        for job in {id(j): j for j in jobs}.values():
+            job.cancelled.set()
+            job.deliver(_Failure(exc))
+
+    def _admit(self, block: bool) -> None:
+        try:
+            item = self._inbox.get(timeout=0.5) if block else self._inbox.get_nowait()
+        except queue.Empty:
+            item = None
+        while item is not None:
+            if isinstance(item, _EmbedJob):
+                self._embed(item)
+            elif isinstance(item, Job):
+                self._waiting.append(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                item = None
+        while self._waiting:
+            job = self._waiting[0]
+            active = len(self._batch.rows) if self._batch else 0
+            if active and active + job.params.n > self.max_rows:
+                break
+            self._waiting.popleft()
+            if job.cancelled.is_set():
+                job.deliver(_End(job.usage))
+                continue
+            try:
+                self._prefill(job)
+            except Exception as exc:
+                self._fail([job], exc)
+
+    def _prefill(self, job: Job) -> None:
+        batch, logits = Batch.prefill(self.loaded.model, job.prompt, job, job.params.n)
+        self._advance(batch, logits)
+        if batch.rows:
+            if self._batch is None:
+                self._batch = batch
+            elif mergeable(self._batch.cache) and mergeable(batch.cache):
+                self._batch.merge(batch)
+            else:  # e.g. sliding-window caches: finish this job on its own first
+                self._run_alone(batch)
+
+    def _run_alone(self, batch: Batch) -> None:
+        while batch.rows:
+            self._advance(batch, batch.step(self.loaded.model))
+
+    def _decode(self) -> None:
+        assert self._batch is not None
+        self._advance(self._batch, self._batch.step(self.loaded.model))
+        if not self._batch.rows:
+            self._batch = None
+
+    def _advance(self, batch: Batch, logits: torch.Tensor) -> None:
+        """Sample one token per row, release text, deliver events, and drop finished rows."""
+        samplers = [row.job.samplers[row.choice] for row in batch.rows]
+        tokens = choose(logits, samplers)
+        logprobs = token_logprobs(logits, samplers, tokens, self.loaded.token_bytes)
+        events: dict[int, tuple[Job, list[ChoiceEvent]]] = {}
+        keep: list[int] = []
+        for i, (row, token, lp) in enumerate(zip(batch.rows, tokens, logprobs)):
+            job = row.job
+            output = job.outputs[row.choice]
+            if job.cancelled.is_set():
+                continue
+            event = output.push(token, lp)
+            row.next_token = token
+            if event.text or event.finish_reason or event.logprobs:
+                events.setdefault(id(job), (job, []))[1].append(event)
+            if not output.done:
+                keep.append(i)
+        for job, job_events in events.values():
+            job.deliver(job_events)
+        finished = {id(row.job): row.job for row in batch.rows}
+        batch.keep(keep)
+        for row in batch.rows:
+            finished.pop(id(row.job), None)
+        for job in finished.values():
+            job.deliver(_End(job.usage))
+
+    def _embed(self, job: _EmbedJob) -> None:
+        from .embeddings import pooled_embeddings
+
+        try:
+            result: object = pooled_embeddings(self.loaded.model, job.inputs, self.loaded.tokenizer.pad_token_id)
+            setter = job.future.set_result
+        except Exception as exc:
+            log.exception("embedding failed")
+            result, setter = exc, job.future.set_exception
+        job.loop.call_soon_threadsafe(lambda: job.future.done() or setter(result))

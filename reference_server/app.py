@@ -1,0 +1,142 @@
+"""The Starlette application: routes, auth, request log, and errors in OpenAI's envelope."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .config import ServerConfig
+from .engine.loader import LoadedModel, load_model
+from .engine.worker import Engine
+from .errors import APIError, internal
+from .surfaces.chat import create_chat_completion
+from .surfaces.completions import create_completion
+from .surfaces.embeddings import create_embedding
+from .surfaces.models import list_models, retrieve_model
+
+access = logging.getLogger("wirecheck.access")
+log = logging.getLogger("wirecheck.server")
+
+
+class AccessLog:
+    """One line per request, written when the response ends (so streams log their full duration)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 0
+        request_id = "req_" + uuid.uuid4().hex[:24]
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            access.info("%s %s %s %.1fms %s", scope["method"], scope["path"], status or "-",
+                        (time.perf_counter() - start) * 1000, request_id)
+
+
+class BearerAuth:
+    """Optional API keys: `Authorization: Bearer <key>`, compared in constant time, never logged."""
+
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+
+    def _allowed(self, header: bytes | None) -> bool:
+        if not header or not header.lower().startswith(b"bearer "):
+            return False
+        offered = header[7:].strip()
+        # Compare against every key so timing does not reveal which one (or whether any) matched.
+        return sum(hmac.compare_digest(offered, key) for key in self.keys) > 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.keys:
+            return await self.app(scope, receive, send)
+        header = dict(scope["headers"]).get(b"authorization")
+        if self._allowed(header):
+            return await self.app(scope, receive, send)
+        message = ("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'." if not header
+                   else "Incorrect API key provided.")
+        response = APIError(401, message, code="invalid_api_key").response()
+        await response(scope, receive, send)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"Unknown request URL: {request.method} {request.url.path}. Please check the URL."
+        return APIError(404, message, code="unknown_url").response()
+    if exc.status_code == 405:
+        return APIError(405, f"Method {request.method} is not allowed on {request.url.path}.",
+                        headers=dict(exc.headers or {})).response()
+    return APIError(exc.status_code, str(exc.detail)).response()
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return internal().response()
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
+        Route("/v1/completions", create_completion, methods=["POST"]),
+        Route("/v1/embeddings", create_embedding, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
+        Route("/health", lambda request: JSONResponse({"status": "ok"}), methods=["GET"]),
+    ]
+
+
+def create_app(config: ServerConfig, loaded: LoadedModel | None = None) -> Starlette:
+    """Build the app; the model is loaded at startup unless one is handed in (tests share one)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        lm = loaded or load_model(config.model, config.device, config.dtype, config.served_model_name)
+        engine = Engine(lm, max_rows=config.max_batch_rows)
+        engine.start()
+        app.state.models = {lm.id: lm}
+        app.state.engine = engine
+        log.info("serving model %r on %s (%s), context window %d", lm.id, lm.device, lm.dtype, lm.context_window)
+        try:
+            yield
+        finally:
+            engine.close()
+
+    app = Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+    )
+    app.state.config = config
+    app.add_middleware(BearerAuth, keys=config.api_keys)
+    app.add_middleware(AccessLog)
+    return app

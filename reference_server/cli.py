@@ -1,0 +1,74 @@
+"""`wirecheck` command line. Subcommands register here; `serve` runs the reference server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .config import API_KEY_ENV, ServerConfig
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the reference server (OpenAI-compatible, offline, local model)",
+                       description="Serve an OpenAI-compatible API backed by a local transformers model.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--model", default="tiny",
+                   help="'tiny' (the embedded default), a local Hugging Face causal-LM directory, or a hub id "
+                        "where a hub is reachable (default: %(default)s)")
+    p.add_argument("--served-model-name", default=None,
+                   help="the id clients send as `model` (default: 'tiny' or the model directory's name)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="weights dtype; auto = float32 on CPU, bfloat16 (or float16) on CUDA (default: %(default)s)")
+    p.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                   help=f"require this Bearer key; repeat for several. Also read from ${API_KEY_ENV} "
+                        "(comma-separated). Without any, no auth is required.")
+    p.add_argument("--max-body-bytes", type=int, default=ServerConfig.max_body_bytes,
+                   help="larger request bodies get 413 (default: %(default)s)")
+    p.add_argument("--max-messages", type=int, default=ServerConfig.max_messages,
+                   help="most messages accepted in one chat request (default: %(default)s)")
+    p.add_argument("--max-tokens-limit", type=int, default=None,
+                   help="cap on max_tokens a request may ask for (default: what the context window leaves)")
+    p.add_argument("--max-batch-rows", type=int, default=ServerConfig.max_batch_rows,
+                   help="sequences decoded together; more requests wait (default: %(default)s)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="(default: %(default)s)")
+    p.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .engine.loader import default_threads
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    default_threads()
+    config = ServerConfig(
+        model=args.model, served_model_name=args.served_model_name, device=args.device, dtype=args.dtype,
+        api_keys=args.api_key + ServerConfig.keys_from_env(), max_body_bytes=args.max_body_bytes,
+        max_messages=args.max_messages, max_tokens_limit=args.max_tokens_limit,
+        max_batch_rows=args.max_batch_rows,
+    )
+    # Our own access log replaces uvicorn's; it never prints headers, so keys stay out of logs.
+    uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=False,
+                log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wirecheck", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Errors a client can cause, rendered in OpenAI's envelope: {"error": {message, type, param, code}}."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
+          404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
+          422: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 type: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.type = type or _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def model_not_found(model: str) -> APIError:
+    return APIError(404, f"The model '{model}' does not exist or you do not have access to it.",
+                    param="model", code="model_not_found")
+
+
+def context_exceeded(limit: int, prompt: int, completion: int, param: str = "messages") -> APIError:
+    return invalid(
+        f"This model's maximum context length is {limit} tokens. However, you requested {prompt + completion} "
+        f"tokens ({prompt} in the {param}, {completion} in the completion). Please reduce the length of the "
+        f"{param} or completion.", param=param, code="context_length_exceeded")
+
+
+def internal(message: str = "The server had an error while processing your request.") -> APIError:
+    return APIError(500, message, type="server_error")

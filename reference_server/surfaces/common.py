@@ -1,0 +1,94 @@
+"""Request-to-engine translation shared by chat and completions: sampling parameters, limits, ids."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from typing import Any
+
+from ..engine.loader import LoadedModel
+from ..engine.types import SamplingParams
+from ..errors import context_exceeded, invalid, model_not_found
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str, length: int = 29) -> str:
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def resolve_model(models: dict[str, LoadedModel], body: dict[str, Any]) -> LoadedModel:
+    name = body.get("model")
+    if name not in models:
+        raise model_not_found(str(name))
+    return models[name]
+
+
+def stop_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else list(value)
+    return tuple(s for s in items if s)  # an empty stop string can never end anything
+
+
+def logit_bias(value: Any, vocab: int) -> dict[int, float]:
+    bias: dict[int, float] = {}
+    for key, amount in (value or {}).items():
+        try:
+            token = int(key)
+        except ValueError:
+            raise invalid(f"logit_bias keys must be token ids; got {key!r}.", param="logit_bias") from None
+        if not 0 <= token < vocab:
+            raise invalid(f"logit_bias token id {token} is outside this model's vocabulary (0..{vocab - 1}).",
+                          param="logit_bias")
+        bias[token] = float(amount)
+    return bias
+
+
+def sampling_params(body: dict[str, Any], lm: LoadedModel, prompt_tokens: int, *, max_tokens: int | None,
+                    max_param: str, logprobs: bool, top_logprobs: int, prompt_param: str,
+                    limit: int | None) -> SamplingParams:
+    """Shared rules; `max_tokens` is what the surface read from whichever field it honours."""
+    room = lm.context_window - prompt_tokens
+    if max_tokens is None:
+        if room <= 0:
+            raise context_exceeded(lm.context_window, prompt_tokens, 1, prompt_param)
+        max_tokens = room if limit is None else min(room, limit)
+    elif limit is not None and max_tokens > limit:
+        raise invalid(f"{max_param} is {max_tokens}; this server allows at most {limit}.", param=max_param)
+    elif max_tokens > room:
+        raise context_exceeded(lm.context_window, prompt_tokens, max_tokens, prompt_param)
+    min_tokens = int(body.get("min_tokens") or 0)
+    if min_tokens > max_tokens:
+        raise invalid(f"min_tokens ({min_tokens}) must not exceed {max_param} ({max_tokens}).", param="min_tokens")
+    temperature = body.get("temperature")
+    top_p = body.get("top_p")
+    return SamplingParams(
+        max_tokens=max_tokens,
+        temperature=1.0 if temperature is None else float(temperature),
+        top_p=1.0 if top_p is None else float(top_p),
+        top_k=int(body.get("top_k") or 0),
+        seed=body.get("seed"),
+        frequency_penalty=float(body.get("frequency_penalty") or 0.0),
+        presence_penalty=float(body.get("presence_penalty") or 0.0),
+        logit_bias=logit_bias(body.get("logit_bias"), lm.vocab_size),
+        min_tokens=min_tokens,
+        stop=stop_list(body.get("stop")),
+        n=int(body.get("n") or 1),
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+    )
+
+
+def check_stream_options(body: dict[str, Any]) -> bool:
+    """include_usage, refusing stream_options on a non-streaming request as OpenAI does."""
+    options = body.get("stream_options")
+    if options is not None and not body.get("stream"):
+        raise invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                      param="stream_options")
+    return bool((options or {}).get("include_usage"))

@@ -1,0 +1,72 @@
+"""POST /v1/embeddings: pooled final hidden states, float or base64 (little-endian float32)."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..engine.embeddings import shorten
+from ..engine.loader import LoadedModel
+from ..errors import invalid
+from ..request_body import read_json, validate
+from .common import resolve_model
+
+
+def encode_base64(vector: list[float]) -> str:
+    # Explicit "<": the openai SDK decodes native-endian float32, which is little-endian on every target it runs on.
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def input_ids(lm: LoadedModel, value: Any) -> list[list[int]]:
+    """string | [string] | [int] | [[int]] -> token lists, refusing what OpenAI refuses."""
+    if isinstance(value, str):
+        items: list[Any] = [value]
+    elif value and all(isinstance(x, int) for x in value):
+        items = [value]
+    else:
+        items = list(value)
+    if not items:
+        raise invalid("input must not be empty.", param="input")
+    out: list[list[int]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            if not item:
+                raise invalid(f"input[{i}] is an empty string; embeddings need at least one token.", param="input")
+            ids = lm.tokenizer.encode(item, add_special_tokens=False)
+        else:
+            ids = list(item)
+            if not ids:
+                raise invalid(f"input[{i}] is an empty token list.", param="input")
+            bad = [t for t in ids if not 0 <= t < lm.vocab_size]
+            if bad:
+                raise invalid(f"input[{i}] holds token id {bad[0]}, outside this model's vocabulary "
+                              f"(0..{lm.vocab_size - 1}).", param="input")
+        if len(ids) > lm.context_window:
+            raise invalid(f"input[{i}] is {len(ids)} tokens; this model's maximum context length is "
+                          f"{lm.context_window} tokens.", param="input", code="context_length_exceeded")
+        out.append(ids)
+    return out
+
+
+async def create_embedding(request: Request) -> Response:
+    state = request.app.state
+    body = await read_json(request, state.config.max_body_bytes)
+    validate("CreateEmbeddingRequest", body)
+    lm = resolve_model(state.models, body)
+    dimensions = body.get("dimensions")
+    if dimensions is not None and not 1 <= dimensions <= lm.hidden_size:
+        raise invalid(f"dimensions must be between 1 and {lm.hidden_size} for this model.", param="dimensions")
+    ids = input_ids(lm, body["input"])
+    vectors = await state.engine.embed(ids)
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    for i, vector in enumerate(vectors):
+        vector = shorten(vector, dimensions)
+        data.append({"object": "embedding", "index": i, "embedding": encode_base64(vector) if as_base64 else vector})
+    tokens = sum(len(x) for x in ids)
+    return JSONResponse({"object": "list", "data": data, "model": lm.id,
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})

@@ -60,6 +60,8 @@ class AccessLog:
 class BearerAuth:
     """Optional API keys: `Authorization: Bearer <key>`, compared in constant time, never logged."""
 
+    PUBLIC = frozenset({"/health"})  # liveness probes carry no key
+
     def __init__(self, app: ASGIApp, keys: list[str]) -> None:
         self.app = app
         self.keys = [k.encode() for k in keys]
@@ -72,7 +74,7 @@ class BearerAuth:
         return sum(hmac.compare_digest(offered, key) for key in self.keys) > 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys:
+        if scope["type"] != "http" or not self.keys or scope["path"] in self.PUBLIC:
             return await self.app(scope, receive, send)
         header = dict(scope["headers"]).get(b"authorization")
         if self._allowed(header):

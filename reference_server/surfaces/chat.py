@@ -55,7 +55,9 @@ async def create_chat_completion(request: Request) -> Response:
                              logprobs=bool(body.get("logprobs")), top_logprobs=int(body.get("top_logprobs") or 0),
                              prompt_param="messages", limit=state.config.max_tokens_limit)
     stream = state.engine.generate(prompt, params)
-    head = {"id": new_id("chatcmpl-"), "created": now(), "model": lm.id, "system_fingerprint": lm.fingerprint}
+    # Key order as OpenAI sends it; "object" is overwritten per frame kind.
+    head = {"id": new_id("chatcmpl-"), "object": "", "created": now(), "model": lm.id,
+            "system_fingerprint": lm.fingerprint}
     if body.get("stream"):
         return sse_response(guarded_stream([stream], lambda: _frames(head, stream, params.n, include_usage,
                                                                       params.logprobs)))

@@ -94,7 +94,8 @@ async def create_completion(request: Request) -> Response:
     n = int(body.get("n") or 1)
     echoes = [decode_ids(lm.token_bytes, ids) if body.get("echo") else "" for ids in prompts]
     job = _Job(streams, n, echoes, logprobs is not None)
-    head = {"id": new_id("cmpl-"), "created": now(), "model": lm.id, "system_fingerprint": lm.fingerprint}
+    head = {"id": new_id("cmpl-"), "object": "text_completion", "created": now(), "model": lm.id,
+            "system_fingerprint": lm.fingerprint}
     if body.get("stream"):
         return sse_response(guarded_stream(streams, lambda: job.frames(head, include_usage)))
     return JSONResponse(await unless_disconnected(request, job.collect(head), streams))

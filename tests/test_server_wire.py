@@ -1,0 +1,119 @@
+"""Raw HTTP against `wirecheck serve`: statuses, envelopes and SSE bytes a client sees."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spec import sse
+
+HELLO = {"model": "tiny", "messages": [{"role": "user", "content": "Echo: red fox"}]}
+
+
+def envelope(response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["message"]
+    return body["error"]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe", b""])
+def test_malformed_json_is_400(http, raw):
+    r = http.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    envelope(r)
+
+
+@pytest.mark.parametrize("patch,param", [
+    ({"temperature": 3}, "temperature"),
+    ({"n": 0}, "n"),
+    ({"messages": []}, "messages"),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
+    ({"top_logprobs": 21, "logprobs": True}, "top_logprobs"),
+    ({"top_logprobs": 2}, "top_logprobs"),
+    ({"stream_options": {"include_usage": True}}, "stream_options"),
+    ({"logit_bias": {"not-a-token": 5}}, "logit_bias"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x"}}]}]},
+     "messages[0].content[0].type"),
+])
+def test_invalid_requests_name_the_param(http, patch, param):
+    r = http.post("/v1/chat/completions", json={**HELLO, **patch})
+    assert r.status_code == 400, r.text
+    assert envelope(r)["param"] == param
+
+
+def test_missing_model_and_messages(http):
+    for drop in ("model", "messages"):
+        body = {k: v for k, v in HELLO.items() if k != drop}
+        r = http.post("/v1/chat/completions", json=body)
+        assert r.status_code == 400 and envelope(r)["param"] == drop
+
+
+def test_unknown_fields_are_ignored(http):
+    r = http.post("/v1/chat/completions", json={**HELLO, "max_tokens": 2, "x_vendor_thing": {"a": 1}})
+    assert r.status_code == 200
+
+
+def test_unknown_route_and_method(http):
+    r = http.post("/v1/does-not-exist", json={})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/json")
+    envelope(r)
+    r = http.get("/v1/chat/completions")
+    assert r.status_code == 405
+    envelope(r)
+
+
+def test_body_too_large_is_413(http):
+    big = {**HELLO, "messages": [{"role": "user", "content": "x" * 300_000}]}
+    r = http.post("/v1/chat/completions", json=big)
+    assert r.status_code == 413
+    envelope(r)
+
+
+def test_unknown_model_is_404(http):
+    r = http.post("/v1/embeddings", json={"model": "nope", "input": "x"})
+    assert r.status_code == 404 and envelope(r)["code"] == "model_not_found"
+
+
+def test_embedding_input_errors(http):
+    for body, param in (({"input": ""}, "input"), ({"input": []}, "input"), ({"input": [[10**9]]}, "input"),
+                        ({"input": "x", "dimensions": 100000}, "dimensions"),
+                        ({"input": "x", "encoding_format": "int8"}, "encoding_format")):
+        r = http.post("/v1/embeddings", json={"model": "tiny", **body})
+        assert r.status_code == 400, (body, r.text)
+        assert envelope(r)["param"] == param
+
+
+def test_completions_unsupported_options_are_refused_not_ignored(http):
+    for body, param in (({"suffix": "end"}, "suffix"), ({"best_of": 3}, "best_of"),
+                        ({"echo": True, "logprobs": 1}, "echo")):
+        r = http.post("/v1/completions", json={"model": "tiny", "prompt": "x", **body})
+        assert r.status_code == 400 and envelope(r)["param"] == param
+
+
+def test_stream_is_sse_with_done_sentinel(http):
+    with http.stream("POST", "/v1/chat/completions", json={**HELLO, "stream": True, "max_tokens": 8}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        body = r.read()
+    items = sse.parse(body)
+    assert items[-1].is_done and body.endswith(b"data: [DONE]\n\n")
+    assert all(it.kind == "event" and it.event is None for it in items)
+    chunks = [json.loads(it.data) for it in items[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
+    assert chunks[-1]["choices"][0]["delta"] == {} and chunks[-1]["choices"][0]["finish_reason"]
+
+
+def test_model_path_with_slash_is_decoded(http):
+    r = http.get("/v1/models/org%2Fnope")
+    assert r.status_code == 404 and "org/nope" in envelope(r)["message"]
+
+
+def test_missing_key_is_401(keyed_server):
+    import httpx
+
+    r = httpx.post(keyed_server.base_url + "/v1/chat/completions", json=HELLO)
+    assert r.status_code == 401 and envelope(r)["code"] == "invalid_api_key"
+    r = httpx.get(keyed_server.base_url + "/v1/models", headers={"authorization": "Bearer sk-test-one"})
+    assert r.status_code == 200

@@ -106,6 +106,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return internal().response()
 
 
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok", **request.app.state.engine.load()})
+
+
 def routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
@@ -113,7 +117,7 @@ def routes() -> list[Route]:
         Route("/v1/embeddings", create_embedding, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
-        Route("/health", lambda request: JSONResponse({"status": "ok"}), methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
     ]
 
 

@@ -93,6 +93,7 @@ class Engine:
         self._inbox: queue.Queue = queue.Queue()
         self._waiting: deque[Job] = deque()
         self._batch: Batch | None = None
+        self._admitting = 0  # jobs between the waiting queue and the batch (being prefilled)
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wirecheck-engine", daemon=True)
 
@@ -114,6 +115,12 @@ class Engine:
         job = Job(prompt, params, outputs, samplers, asyncio.get_running_loop())
         self._inbox.put(job)
         return GenerationStream(job)
+
+    def load(self) -> dict[str, int]:
+        """Sequences decoding now and requests waiting to start (read without locking: a snapshot)."""
+        batch = self._batch
+        running = (len(batch.rows) if batch else 0) + self._admitting
+        return {"running": running, "waiting": len(self._waiting) + self._inbox.qsize()}
 
     async def embed(self, inputs: list[list[int]]) -> list[list[float]]:
         loop = asyncio.get_running_loop()
@@ -163,10 +170,13 @@ class Engine:
             if job.cancelled.is_set():
                 job.deliver(_End(job.usage))
                 continue
+            self._admitting += 1
             try:
                 self._prefill(job)
             except Exception as exc:
                 self._fail([job], exc)
+            finally:
+                self._admitting -= 1
 
     def _prefill(self, job: Job) -> None:
         batch, logits = Batch.prefill(self.loaded.model, job.prompt, job, job.params.n)

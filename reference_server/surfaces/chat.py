@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from spec import sse
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -46,7 +47,8 @@ async def create_chat_completion(request: Request) -> Response:
                       param="messages")
     _check_unsupported(body)
     include_usage = check_stream_options(body)
-    prompt = chat_prompt(lm, body["messages"], body.get("tools"))
+    # Templating and tokenising a long history takes milliseconds: keep it off the event loop.
+    prompt = await run_in_threadpool(chat_prompt, lm, body["messages"], body.get("tools"))
     chosen = body.get("max_completion_tokens")
     max_param = "max_completion_tokens" if chosen is not None else "max_tokens"
     if chosen is None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from spec import sse
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -81,7 +82,7 @@ async def create_completion(request: Request) -> Response:
     lm = resolve_model(state.models, body)
     _check_unsupported(body)
     include_usage = check_stream_options(body)
-    prompts = prompt_ids(lm, body["prompt"])
+    prompts = await run_in_threadpool(prompt_ids, lm, body["prompt"])
     requested = body.get("max_tokens")
     logprobs = body.get("logprobs")
     streams = []

@@ -6,6 +6,7 @@ import base64
 import struct
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -60,7 +61,7 @@ async def create_embedding(request: Request) -> Response:
     dimensions = body.get("dimensions")
     if dimensions is not None and not 1 <= dimensions <= lm.hidden_size:
         raise invalid(f"dimensions must be between 1 and {lm.hidden_size} for this model.", param="dimensions")
-    ids = input_ids(lm, body["input"])
+    ids = await run_in_threadpool(input_ids, lm, body["input"])
     vectors = await state.engine.embed(ids)
     as_base64 = body.get("encoding_format") == "base64"
     data = []

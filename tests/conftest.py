@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -56,24 +57,34 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[Server]:
-    srv = Server("--max-body-bytes", "200000")
+@contextlib.contextmanager
+def running_server(*args: str) -> Iterator[Server]:
+    srv = Server(*args)
     try:
         srv.wait_ready()
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    with running_server("--max-body-bytes", "200000") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")
 def keyed_server() -> Iterator[Server]:
-    srv = Server("--api-key", "sk-test-one", "--api-key", "sk-test-two")
-    try:
-        srv.wait_ready()
+    with running_server("--api-key", "sk-test-one", "--api-key", "sk-test-two") as srv:
         yield srv
-    finally:
-        srv.stop()
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll until predicate() is true; returns its last value (tests assert on it)."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(interval)
+    return bool(predicate())
 
 
 @pytest.fixture(scope="session")

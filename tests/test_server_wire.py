@@ -8,6 +8,8 @@ import pytest
 
 from spec import sse
 
+from .conftest import wait_until
+
 HELLO = {"model": "tiny", "messages": [{"role": "user", "content": "Echo: red fox"}]}
 
 
@@ -126,25 +128,16 @@ def _running(http) -> int:
 
 
 def test_client_disconnect_cancels_generation(http):
-    import time
-
     body = {**HELLO, "stream": True, "max_tokens": 1500, "min_tokens": 1500, "temperature": 1.0}
     with http.stream("POST", "/v1/chat/completions", json=body) as r:
         chunks = r.iter_raw()
         next(chunks)  # the stream is live; keep the iterator referenced so the response stays open
-        deadline = time.monotonic() + 10
-        while not _running(http) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _running(http) >= 1
-    deadline = time.monotonic() + 10
-    while _running(http) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _running(http) == 0, "the engine kept generating for a client that hung up"
+        assert wait_until(lambda: _running(http) >= 1)
+    assert wait_until(lambda: _running(http) == 0), "the engine kept generating for a client that hung up"
 
 
 def test_non_streaming_disconnect_cancels_generation(server):
     import socket
-    import time
 
     import httpx
 
@@ -153,11 +146,5 @@ def test_non_streaming_disconnect_cancels_generation(server):
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
-            deadline = time.monotonic() + 10
-            while not _running(c) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert _running(c) >= 1
-        deadline = time.monotonic() + 10
-        while _running(c) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _running(c) == 0, "the engine kept generating for a client that hung up"
+            assert wait_until(lambda: _running(c) >= 1)
+        assert wait_until(lambda: _running(c) == 0), "the engine kept generating for a client that hung up"

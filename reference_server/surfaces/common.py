@@ -29,6 +29,29 @@ def resolve_model(models: dict[str, LoadedModel], body: dict[str, Any]) -> Loade
     return models[name]
 
 
+def split_inputs(value: Any, param: str) -> list[Any]:
+    """OpenAI's four input forms, string | [string] | [int] | [[int]], as one item per text or token list."""
+    if isinstance(value, str):
+        items: list[Any] = [value]
+    elif value and all(isinstance(x, int) for x in value):
+        items = [value]
+    else:
+        items = list(value)
+    if not items:
+        raise invalid(f"{param} must not be an empty list.", param=param)
+    return items
+
+
+def check_token_ids(lm: LoadedModel, ids: list[int], where: str, param: str) -> list[int]:
+    if not ids:
+        raise invalid(f"{where} is an empty token list.", param=param)
+    bad = [t for t in ids if not 0 <= t < lm.vocab_size]
+    if bad:
+        raise invalid(f"{where} holds token id {bad[0]}, outside this model's vocabulary (0..{lm.vocab_size - 1}).",
+                      param=param)
+    return list(ids)
+
+
 def stop_list(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()

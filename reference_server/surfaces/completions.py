@@ -17,35 +17,16 @@ from ..engine.worker import GenerationStream
 from ..errors import invalid
 from ..prompts import text_prompt
 from ..request_body import read_json, validate
-from .common import check_stream_options, new_id, now, resolve_model, sampling_params
+from .common import (check_stream_options, check_token_ids, new_id, now, resolve_model, sampling_params,
+                     split_inputs)
 from .streaming import guarded_stream, tagged_events, sse_response, unless_disconnected
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's documented default for this endpoint
 
 
 def prompt_ids(lm: LoadedModel, prompt: Any) -> list[list[int]]:
-    """string | [string] | [int] | [[int]] -> one token list per prompt."""
-    if isinstance(prompt, str):
-        prompts: list[Any] = [prompt]
-    elif prompt and all(isinstance(x, int) for x in prompt):
-        prompts = [prompt]
-    else:
-        prompts = list(prompt)
-    if not prompts:
-        raise invalid("prompt must not be an empty list.", param="prompt")
-    out: list[list[int]] = []
-    for i, item in enumerate(prompts):
-        if isinstance(item, str):
-            out.append(text_prompt(lm, item))
-            continue
-        if not item:
-            raise invalid(f"prompt[{i}] is an empty token list.", param="prompt")
-        bad = [t for t in item if not 0 <= t < lm.vocab_size]
-        if bad:
-            raise invalid(f"prompt[{i}] holds token id {bad[0]}, outside this model's vocabulary "
-                          f"(0..{lm.vocab_size - 1}).", param="prompt")
-        out.append(list(item))
-    return out
+    return [text_prompt(lm, item) if isinstance(item, str) else check_token_ids(lm, item, f"prompt[{i}]", "prompt")
+            for i, item in enumerate(split_inputs(prompt, "prompt"))]
 
 
 def _check_unsupported(body: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from ..engine.embeddings import shorten
 from ..engine.loader import LoadedModel
 from ..errors import invalid
 from ..request_body import read_json, validate
-from .common import resolve_model
+from .common import check_token_ids, resolve_model, split_inputs
 
 
 def encode_base64(vector: list[float]) -> str:
@@ -23,29 +23,14 @@ def encode_base64(vector: list[float]) -> str:
 
 
 def input_ids(lm: LoadedModel, value: Any) -> list[list[int]]:
-    """string | [string] | [int] | [[int]] -> token lists, refusing what OpenAI refuses."""
-    if isinstance(value, str):
-        items: list[Any] = [value]
-    elif value and all(isinstance(x, int) for x in value):
-        items = [value]
-    else:
-        items = list(value)
-    if not items:
-        raise invalid("input must not be empty.", param="input")
     out: list[list[int]] = []
-    for i, item in enumerate(items):
+    for i, item in enumerate(split_inputs(value, "input")):
         if isinstance(item, str):
             if not item:
                 raise invalid(f"input[{i}] is an empty string; embeddings need at least one token.", param="input")
             ids = lm.tokenizer.encode(item, add_special_tokens=False)
         else:
-            ids = list(item)
-            if not ids:
-                raise invalid(f"input[{i}] is an empty token list.", param="input")
-            bad = [t for t in ids if not 0 <= t < lm.vocab_size]
-            if bad:
-                raise invalid(f"input[{i}] holds token id {bad[0]}, outside this model's vocabulary "
-                              f"(0..{lm.vocab_size - 1}).", param="input")
+            ids = check_token_ids(lm, item, f"input[{i}]", "input")
         if len(ids) > lm.context_window:
             raise invalid(f"input[{i}] is {len(ids)} tokens; this model's maximum context length is "
                           f"{lm.context_window} tokens.", param="input", code="context_length_exceeded")

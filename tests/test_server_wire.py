@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from spec import sse
+from spec import errors as spec_errors, sse
 
 from .conftest import wait_until
 
@@ -148,3 +148,30 @@ def test_non_streaming_disconnect_cancels_generation(server):
                          b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
             assert wait_until(lambda: _running(c) >= 1)
         assert wait_until(lambda: _running(c) == 0), "the engine kept generating for a client that hung up"
+
+
+def _conforms(component: str, obj) -> None:
+    problems = spec_errors(component, obj, strict=True)
+    assert not problems, f"{component}: {problems[:3]}"
+
+
+def test_every_response_and_chunk_conforms_to_our_spec(http):
+    chat = {**HELLO, "max_tokens": 6, "logprobs": True, "top_logprobs": 2, "n": 2}
+    _conforms("CreateChatCompletionResponse", http.post("/v1/chat/completions", json=chat).json())
+    body = http.post("/v1/chat/completions", json={**chat, "stream": True,
+                                                    "stream_options": {"include_usage": True}}).content
+    chunks = [json.loads(it.data) for it in sse.parse(body) if it.kind == "event" and not it.is_done]
+    for chunk in chunks:
+        _conforms("CreateChatCompletionStreamResponse", chunk)
+    completion = {"model": "tiny", "prompt": ["a", "b"], "max_tokens": 4, "logprobs": 2, "stream": False}
+    _conforms("CreateCompletionResponse", http.post("/v1/completions", json=completion).json())
+    body = http.post("/v1/completions", json={**completion, "stream": True}).content
+    for it in sse.parse(body):
+        if it.kind == "event" and not it.is_done:
+            _conforms("CreateCompletionResponse", json.loads(it.data))
+    for fmt in ("float", "base64"):
+        r = http.post("/v1/embeddings", json={"model": "tiny", "input": ["x", "y"], "encoding_format": fmt})
+        _conforms("CreateEmbeddingResponse", r.json())
+    _conforms("ListModelsResponse", http.get("/v1/models").json())
+    _conforms("Model", http.get("/v1/models/tiny").json())
+    _conforms("ErrorResponse", http.post("/v1/chat/completions", json={"model": "tiny"}).json())

@@ -36,6 +36,8 @@ def test_malformed_json_is_400(http, raw):
     ({"top_logprobs": 2}, "top_logprobs"),
     ({"stream_options": {"include_usage": True}}, "stream_options"),
     ({"logit_bias": {"not-a-token": 5}}, "logit_bias"),
+    ({"quantization": "int4"}, "quantization"),
+    ({"quantization": "fp64"}, "quantization"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x"}}]}]},
      "messages[0].content[0].type"),
 ])

@@ -15,7 +15,8 @@ from ..engine.worker import GenerationStream
 from ..errors import invalid
 from ..prompts import chat_prompt
 from ..request_body import read_json, validate
-from .common import check_stream_options, new_id, now, resolve_model, sampling_params
+from .common import check_quantization, check_stream_options, new_id, now, resolve_model, sampling_params
+from .models import quantizations
 from .streaming import guarded_stream, sse_response, unless_disconnected
 
 
@@ -46,6 +47,7 @@ async def create_chat_completion(request: Request) -> Response:
         raise invalid(f"Too many messages: this server accepts at most {state.config.max_messages}.",
                       param="messages")
     _check_unsupported(body)
+    check_quantization(body, lm, quantizations(lm))
     include_usage = check_stream_options(body)
     # Templating and tokenising a long history takes milliseconds: keep it off the event loop.
     prompt = await run_in_threadpool(chat_prompt, lm, body["messages"], body.get("tools"))

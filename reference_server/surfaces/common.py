@@ -108,6 +108,14 @@ def sampling_params(body: dict[str, Any], lm: LoadedModel, prompt_tokens: int, *
     )
 
 
+def check_quantization(body: dict[str, Any], lm: LoadedModel, offered: list[str]) -> None:
+    """Hoonify's `quantization` picks a weights variant; serving another one silently would mislead."""
+    wanted = body.get("quantization")
+    if wanted is not None and wanted not in offered:
+        raise invalid(f"Model '{lm.id}' is not served in quantization '{wanted}'; it offers {', '.join(offered)}.",
+                      param="quantization")
+
+
 def check_stream_options(body: dict[str, Any]) -> bool:
     """include_usage, refusing stream_options on a non-streaming request as OpenAI does."""
     options = body.get("stream_options")

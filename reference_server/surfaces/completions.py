@@ -17,8 +17,9 @@ from ..engine.worker import GenerationStream
 from ..errors import invalid
 from ..prompts import text_prompt
 from ..request_body import read_json, validate
-from .common import (check_stream_options, check_token_ids, new_id, now, resolve_model, sampling_params,
+from .common import (check_quantization, check_stream_options, check_token_ids, new_id, now, resolve_model, sampling_params,
                      split_inputs)
+from .models import quantizations
 from .streaming import guarded_stream, tagged_events, sse_response, unless_disconnected
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's documented default for this endpoint
@@ -62,6 +63,7 @@ async def create_completion(request: Request) -> Response:
     validate("CreateCompletionRequest", body)
     lm = resolve_model(state.models, body)
     _check_unsupported(body)
+    check_quantization(body, lm, quantizations(lm))
     include_usage = check_stream_options(body)
     prompts = await run_in_threadpool(prompt_ids, lm, body["prompt"])
     requested = body.get("max_tokens")

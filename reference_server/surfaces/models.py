@@ -14,6 +14,10 @@ from ..errors import model_not_found
 _QUANT = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}
 
 
+def quantizations(lm: LoadedModel) -> list[str]:
+    return [_QUANT.get(lm.dtype, str(lm.dtype).removeprefix("torch."))]
+
+
 def model_object(lm: LoadedModel) -> dict[str, Any]:
     return {
         "id": lm.id,
@@ -23,7 +27,7 @@ def model_object(lm: LoadedModel) -> dict[str, Any]:
         "context_window": lm.context_window,
         "family": getattr(lm.model.config, "model_type", "unknown"),
         "pools": ["local"],
-        "quantizations": [_QUANT.get(lm.dtype, str(lm.dtype).removeprefix("torch."))],
+        "quantizations": quantizations(lm),
     }
 
 

@@ -22,7 +22,7 @@ import time
 
 import httpx
 
-from reference_server.engine.loader import default_threads, load_model
+from reference_server.engine.loader import load_model
 from reference_server.engine.types import SamplingParams
 from reference_server.engine.worker import Engine
 from reference_server.prompts import chat_prompt
@@ -102,7 +102,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
-    default_threads()
     proc = start_server(args.port)
     try:
         engine = Engine(load_model("tiny", device="cpu"))

@@ -18,7 +18,7 @@ import torch
 
 from .batch import Batch, mergeable
 from .choice import ChoiceOutput
-from .loader import LoadedModel
+from .loader import LoadedModel, default_threads
 from .sampling import RowSampler, choose, make_row, token_logprobs
 from .types import ChoiceEvent, SamplingParams, Usage
 
@@ -100,6 +100,7 @@ class Engine:
     # -- event-loop side -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        default_threads(self.loaded)
         self._thread.start()
 
     def close(self) -> None:

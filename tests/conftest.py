@@ -2,69 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, *args: str) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        exe = shutil.which("wirecheck")
-        command = [exe] if exe else [sys.executable, "-m", "reference_server.cli"]
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"wirecheck-serve-{self.port}.log"
-        self._log_file = self.log.open("wb")
-        self.proc = subprocess.Popen([*command, "serve", "--port", str(self.port), *args],
-                                     stdout=self._log_file, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server not ready in {timeout}s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log_file.close()
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@contextlib.contextmanager
-def running_server(*args: str) -> Iterator[Server]:
-    srv = Server(*args)
-    try:
-        srv.wait_ready()
-        yield srv
-    finally:
-        srv.stop()
+from suites.serve import ReferenceServer as Server
+from suites.serve import running as running_server
 
 
 @pytest.fixture(scope="session")

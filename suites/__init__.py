@@ -1,0 +1,1 @@
+"""wirecheck conformance suites: `pytest --target=URL` checks any OpenAI-compatible endpoint."""

@@ -1,0 +1,176 @@
+"""The pytest plugin: `pytest --target=URL` (or no target: start `wirecheck serve` and check it).
+
+Registered as a pytest11 entry point, so it loads in every pytest run of this environment; it stays
+inert (no server, no network) unless a test asks for the `target` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .registry import CHECKS, CheckFailed
+from .results import Recorder
+from .target import Target, load_profile, normalise_base_url
+
+SUITES_DIR = Path(__file__).resolve().parent
+KEY_ENV = ("WIRECHECK_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wirecheck", "wirecheck conformance suites")
+    group.addoption("--target", default=None, metavar="URL",
+                    help="base URL of the endpoint to check, with or without /v1; without it, wirecheck "
+                         "starts its reference server on a free loopback port")
+    group.addoption("--api-key", default=None, metavar="KEY",
+                    help="API key (else $WIRECHECK_API_KEY, $OPENAI_API_KEY or $ANTHROPIC_API_KEY)")
+    group.addoption("--profile", default="openai", metavar="NAME|PATH",
+                    help="what the target claims: a name in spec/profiles or a YAML path (default: openai)")
+    group.addoption("--model", default=None, help="chat/completions model id (default: profile's, else the first listed)")
+    group.addoption("--embedding-model", default=None, help="embeddings model id (default: --model)")
+    group.addoption("--report", default=None, metavar="PATH", help="write results to PATH (.json, .html or .md)")
+    group.addoption("--deadline", type=float, default=30.0,
+                    help="seconds any one exchange may take, streams included (default: 30)")
+    group.addoption("--fuzz-examples", type=int, default=5,
+                    help="schemathesis/hypothesis examples per operation or property (default: 5)")
+
+
+# `--strict` is pytest's own option (strict markers and config); wirecheck reads the same flag to also run
+# the checks only pedantic clients need, so `pytest --target=URL --strict` means what it says.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "wirecheck(id): a conformance check with a stable id")
+    config._wirecheck_recorder = Recorder()  # type: ignore[attr-defined]
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With --target only the suites run: the project's own tests are not about the target."""
+    if not config.getoption("target"):
+        return None
+    path = collection_path.resolve()
+    inside = path == SUITES_DIR or SUITES_DIR in path.parents
+    contains = path in SUITES_DIR.parents
+    return None if inside or contains else True
+
+
+def _check_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("wirecheck")
+    return marker.kwargs.get("id") if marker else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    strict = config.getoption("strict")
+    for item in items:
+        check_id = _check_id(item)
+        if check_id and CHECKS[check_id].strict and not strict:
+            item.add_marker(pytest.mark.skip(reason="not-run: strict-only check (use --strict)"))
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    config = request.config
+    url = config.getoption("target")
+    name = config.getoption("profile")
+    # Checking our own server with the default profile means checking everything it claims.
+    profile = load_profile("reference" if not url and name == "openai" else name)
+    api_key = config.getoption("api_key") or next((os.environ[k] for k in KEY_ENV if os.environ.get(k)), None)
+    server = None
+    notes: list[str] = []
+    if not url:
+        from .serve import ReferenceServer
+
+        server = ReferenceServer()
+        server.wait_ready()
+        url = server.base_url
+        notes.append(f"no --target: started `wirecheck serve` at {url}")
+    try:
+        base, note = normalise_base_url(url)
+        if note:
+            notes.append(note)
+        model = config.getoption("model") or (profile.models[0] if profile.models else None) or _first_model(
+            base, api_key, config.getoption("deadline"))
+        embedding = config.getoption("embedding_model") or (
+            profile.embedding_models[0] if profile.embedding_models else model)
+        yield Target(base_url=base, api_key=api_key, profile=profile, model=model, embedding_model=embedding,
+                     strict=config.getoption("strict"), deadline=config.getoption("deadline"), notes=notes)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _first_model(base: str, api_key: str | None, deadline: float) -> str:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        data = httpx.get(base + "/models", headers=headers, timeout=deadline).json()["data"]
+        return data[0]["id"]
+    except Exception as exc:  # noqa: BLE001 - any failure here means we cannot guess
+        raise pytest.UsageError(f"could not list models at {base}/models ({exc}); pass --model") from None
+
+
+@pytest.fixture(scope="session")
+def wire(target: Target):
+    from .wire import Wire
+
+    client = Wire(target)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sdk(target: Target):
+    """The official openai SDK, strict response validation on, retries off (checks count requests)."""
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=target.base_url, api_key=target.api_key or "wirecheck-no-key",
+                         max_retries=0, timeout=target.deadline, _strict_response_validation=True)
+
+
+@pytest.fixture(autouse=True)
+def _claims(request: pytest.FixtureRequest) -> None:
+    """Skip, as not-claimed, a check whose surface or claims the profile does not make."""
+    check_id = _check_id(request.node)
+    if not check_id:
+        return
+    info = CHECKS[check_id]
+    target: Target = request.getfixturevalue("target")
+    if info.surface in ("chat", "completions", "embeddings", "models") and info.surface not in target.profile.surfaces:
+        pytest.skip(f"not-claimed: profile {target.profile.name!r} does not claim surface {info.surface}")
+    missing = [c for c in info.claims if c not in target.profile.claims]
+    if missing:
+        pytest.skip(f"not-claimed: profile {target.profile.name!r} does not claim {', '.join(missing)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]):
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    check_id = _check_id(item)
+    if not check_id:
+        return
+    evidence = None
+    if call.excinfo is not None and isinstance(call.excinfo.value, CheckFailed):
+        evidence = call.excinfo.value.evidence
+    recorder: Recorder = item.config._wirecheck_recorder  # type: ignore[attr-defined]
+    recorder.add(check_id, item.nodeid, report, evidence)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    recorder: Recorder = session.config._wirecheck_recorder  # type: ignore[attr-defined]
+    path = session.config.getoption("report")
+    if path and recorder.records:
+        recorder.write(Path(path))
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    recorder: Recorder = config._wirecheck_recorder  # type: ignore[attr-defined]
+    if recorder.records:
+        terminalreporter.write_sep("-", "wirecheck")
+        terminalreporter.write_line(recorder.summary_line())
+        for line in recorder.failures():
+            terminalreporter.write_line("  " + line)

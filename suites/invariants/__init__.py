@@ -53,4 +53,4 @@ def lint(surface: str, items: list[SSEItem], *, strict: bool = False) -> dict[st
 
 
 def _load() -> None:
-    from . import chat  # noqa: F401  (registers on import)
+    from . import chat, completions, messages, responses  # noqa: F401  (they register on import)

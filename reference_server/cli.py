@@ -56,10 +56,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lint_parser(sub: argparse._SubParsersAction) -> None:
+    from suites.lint import DESCRIPTION, configure  # light: the checks load only when it runs
+
+    p = sub.add_parser("lint-stream", help="judge a captured SSE body offline with the suites' stream checks",
+                       description=DESCRIPTION)
+    configure(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirecheck", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _lint_parser(sub)
     return parser
 
 

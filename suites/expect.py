@@ -1,0 +1,59 @@
+"""Small helpers the request/response checks share: turn an exchange into JSON or SSE items, or fail clearly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spec.sse import SSEItem
+
+from .registry import fail
+from .wire import Exchange
+
+
+def snippet(ex: Exchange, limit: int = 300) -> str:
+    return ex.body[:limit].decode("utf-8", errors="replace")
+
+
+def expect_ok(ex: Exchange, what: str = "the request") -> None:
+    if ex.error or ex.timed_out or ex.too_large:
+        fail(f"{what}: {ex.describe()}", ex.evidence())
+    if ex.status != 200:
+        fail(f"{what} got HTTP {ex.status}, not 200: {snippet(ex)}", ex.evidence())
+
+
+def expect_json(ex: Exchange, what: str = "the request") -> Any:
+    """The 200 JSON body of `ex`, or a failure that shows what came instead."""
+    expect_ok(ex, what)
+    try:
+        return ex.json()
+    except ValueError:
+        fail(f"{what}: the 200 body is not JSON ({ex.content_type!r}): {snippet(ex)}", ex.evidence())
+
+
+def expect_object(ex: Exchange, what: str = "the request") -> dict[str, Any]:
+    body = expect_json(ex, what)
+    if not isinstance(body, dict):
+        fail(f"{what}: the body is {type(body).__name__}, not a JSON object", ex.evidence())
+    return body
+
+
+def first_choice(body: dict[str, Any], ex: Exchange) -> dict[str, Any]:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        fail(f"the response has no choices: choices={choices!r}", ex.evidence())
+    return choices[0]
+
+
+def message_content(choice: dict[str, Any], ex: Exchange) -> str | None:
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        fail(f"choice.message is {message!r}, not an object", ex.evidence())
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        fail(f"message.content is {type(content).__name__}, not a string or null", ex.evidence())
+    return content
+
+
+def expect_stream(ex: Exchange, what: str = "the streamed request") -> list[SSEItem]:
+    expect_ok(ex, what)
+    return ex.items()

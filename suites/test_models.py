@@ -1,0 +1,90 @@
+"""Models (/v1/models): the list, retrieving each listed id, and unknown ids."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from .expect import expect_object
+from .judge import envelope_problems, error_field, schema_problems
+from .registry import check, fail
+from .wire import Exchange
+
+MAX_RETRIEVE = 50  # a gateway may list hundreds of models; retrieving the first 50 is evidence enough
+
+
+def model_path(model_id: str) -> str:
+    """`models/{id}` with the id percent-encoded as the openai SDK sends it ("org/model" -> "org%2Fmodel")."""
+    return "models/" + quote(model_id, safe="")
+
+
+@pytest.fixture(scope="module")
+def listing(wire) -> tuple[Exchange, dict[str, Any]]:
+    ex = wire.get("models")
+    return ex, expect_object(ex, "GET /models")
+
+
+def listed_ids(listing) -> list[str]:
+    ex, body = listing
+    data = body.get("data")
+    ids = [m.get("id") for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+    return [i for i in ids if isinstance(i, str)]
+
+
+@check("models.schema", surface="models",
+       rationale="GET /models must be {object: list, data: [{id, object: model, created: int, owned_by}]}: the "
+                 "SDKs' Model type requires every field, and UIs build model pickers from it (breakage 24).",
+       faults=("models-missing-owned-by",))
+def test_models_schema(listing, target) -> None:
+    ex, body = listing
+    problems = schema_problems("ListModelsResponse", body, strict=target.strict)
+    if isinstance(body.get("data"), list) and not body["data"]:
+        problems.append("data is empty: no model is listed")
+    if problems:
+        fail("; ".join(problems[:5]), ex.evidence(*problems))
+
+
+@check("models.retrieve-consistent", surface="models", claims=("models-retrieve",),
+       rationale="GET /models/{id} (ids with '/' percent-encoded, as the SDK sends them) must answer every listed "
+                 "id with the same id and object 'model'; clients validate a configured model this way "
+                 "(breakage 24).",
+       faults=("model-retrieve-mismatch",))
+def test_models_retrieve_consistent(listing, wire, target) -> None:
+    ids = listed_ids(listing)
+    if not ids:
+        pytest.skip("inconclusive: the list holds no model ids to retrieve")
+    for model_id in ids[:MAX_RETRIEVE]:
+        ex = wire.get(model_path(model_id))
+        body = expect_object(ex, f"GET /models/{model_id}")
+        problems = schema_problems("Model", body, strict=target.strict)
+        if body.get("id") != model_id:
+            problems.insert(0, f"GET /models/{model_id} returned id {body.get('id')!r}")
+        if problems:
+            fail("; ".join(problems[:5]), ex.evidence(*problems))
+
+
+@check("models.lists-target-model", surface="models", strict=True,
+       rationale="The model under test should appear in GET /models; clients and UIs only offer listed models "
+                 "(gateways that route unlisted aliases are otherwise fine, hence strict).")
+def test_models_lists_target_model(listing, target) -> None:
+    ids = listed_ids(listing)
+    if target.model not in ids:
+        fail(f"model {target.model!r} is not among the {len(ids)} listed ids", listing[0].evidence())
+
+
+@check("models.unknown-404", surface="models", claims=("models-retrieve",),
+       rationale="GET /models/{unknown} must be 404 in the error envelope: the SDK raises NotFoundError, which "
+                 "clients catch to report a misconfigured model (breakage 24).")
+def test_models_unknown_404(wire, target) -> None:
+    ex = wire.get(model_path("wirecheck-no-such-model-7f3a"))
+    if ex.error or ex.timed_out:
+        fail(f"GET /models/<unknown>: {ex.describe()}", ex.evidence())
+    if ex.status != 404:
+        fail(f"GET /models/<unknown> got HTTP {ex.status}, not 404", ex.evidence())
+    problems = envelope_problems(ex.status, ex.content_type, ex.body, strict=target.strict)
+    if target.strict and error_field(ex.body, "code") != "model_not_found":
+        problems.append(f"error.code is {error_field(ex.body, 'code')!r}, not 'model_not_found'")
+    if problems:
+        fail("; ".join(problems), ex.evidence(*problems))

@@ -31,7 +31,35 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
             "Content-Type: application/json.") from None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # A \ud800-\udfff escape without its pair parses, but is no text: tokenizers fail on it.
+        raise invalid("The JSON body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair); "
+                      "strings must be valid Unicode.", param=_surrogate_path(body)) from None
     return body
+
+
+def _surrogate_path(value: Any, path: str = "") -> str | None:
+    """Where the first lone surrogate is (a dotted path, itself made printable), or None."""
+    if isinstance(value, str):
+        return path.encode("utf-8", "backslashreplace").decode("utf-8") if _lone(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
+        found = _surrogate_path(key, here) if isinstance(key, str) else None
+        found = found or _surrogate_path(item, here)
+        if found:
+            return found
+    return None
+
+
+def _lone(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _too_large(limit: int) -> APIError:

@@ -53,8 +53,8 @@ def _apply_top_k_top_p(logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.T
     k = torch.where(top_k > 0, top_k, torch.full_like(top_k, vocab)).unsqueeze(-1)
     drop = ranks >= k
     probs = torch.softmax(sorted_logits.masked_fill(drop, float("-inf")), dim=-1)
-    before = torch.cumsum(probs, dim=-1) - probs  # mass strictly above each token: keeps at least one
-    drop |= before >= top_p.unsqueeze(-1)
+    before = torch.cumsum(probs, dim=-1) - probs  # mass strictly above each token
+    drop |= (before >= top_p.unsqueeze(-1)) & (ranks > 0)  # the most likely token always stays (top_p 0)
     sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
     return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
 

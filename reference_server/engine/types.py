@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+GREEDY_BELOW = 1e-5  # temperatures under this sample greedily
+
 
 @dataclass(frozen=True)
 class SamplingParams:
     """What one request asks of the sampler; one instance per request, shared by its `n` choices."""
 
     max_tokens: int
-    temperature: float = 1.0  # 0 means greedy
+    temperature: float = 1.0  # below GREEDY_BELOW (0 included) means greedy
     top_p: float = 1.0
     top_k: int = 0  # 0 disables
     seed: int | None = None
@@ -25,7 +27,9 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0.0
+        # Dividing logits by a tinier temperature overflows to inf (and NaN probabilities); vLLM draws the
+        # same line.
+        return self.temperature < GREEDY_BELOW
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def split_inputs(value: Any, param: str) -> list[Any]:
     """OpenAI's four input forms, string | [string] | [int] | [[int]], as one item per text or token list."""
     if isinstance(value, str):
         items: list[Any] = [value]
-    elif value and all(isinstance(x, int) for x in value):
+    elif value and all(is_token(x) for x in value):
         items = [value]
     else:
         items = list(value)
@@ -42,14 +42,22 @@ def split_inputs(value: Any, param: str) -> list[Any]:
     return items
 
 
+def is_token(value: Any) -> bool:
+    """An integer, as JSON Schema counts them: 7 and 7.0 both are."""
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_token_ids(lm: LoadedModel, ids: list[int], where: str, param: str) -> list[int]:
+    ids = [int(t) for t in ids]  # 7.0 is a valid integer to JSON Schema
     if not ids:
         raise invalid(f"{where} is an empty token list.", param=param)
     bad = [t for t in ids if not 0 <= t < lm.vocab_size]
     if bad:
         raise invalid(f"{where} holds token id {bad[0]}, outside this model's vocabulary (0..{lm.vocab_size - 1}).",
                       param=param)
-    return list(ids)
+    return ids
 
 
 def stop_list(value: Any) -> tuple[str, ...]:
@@ -78,6 +86,8 @@ def sampling_params(body: dict[str, Any], lm: LoadedModel, prompt_tokens: int, *
                     limit: int | None) -> SamplingParams:
     """Shared rules; `max_tokens` is what the surface read from whichever field it honours."""
     room = lm.context_window - prompt_tokens
+    if max_tokens is not None:
+        max_tokens = int(max_tokens)  # integral floats (16.0) are valid integers to JSON Schema
     if max_tokens is None:
         if room <= 0:
             raise context_exceeded(lm.context_window, prompt_tokens, 1, prompt_param)
@@ -96,7 +106,7 @@ def sampling_params(body: dict[str, Any], lm: LoadedModel, prompt_tokens: int, *
         temperature=1.0 if temperature is None else float(temperature),
         top_p=1.0 if top_p is None else float(top_p),
         top_k=int(body.get("top_k") or 0),
-        seed=body.get("seed"),
+        seed=None if body.get("seed") is None else int(body["seed"]),
         frequency_penalty=float(body.get("frequency_penalty") or 0.0),
         presence_penalty=float(body.get("presence_penalty") or 0.0),
         logit_bias=logit_bias(body.get("logit_bias"), lm.vocab_size),

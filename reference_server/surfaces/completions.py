@@ -26,6 +26,8 @@ DEFAULT_MAX_TOKENS = 16  # OpenAI's documented default for this endpoint
 
 
 def prompt_ids(lm: LoadedModel, prompt: Any) -> list[list[int]]:
+    if prompt is None:  # the spec allows null: OpenAI's default prompt, the start of a document
+        prompt = ""
     return [text_prompt(lm, item) if isinstance(item, str) else check_token_ids(lm, item, f"prompt[{i}]", "prompt")
             for i, item in enumerate(split_inputs(prompt, "prompt"))]
 

@@ -44,6 +44,7 @@ async def create_embedding(request: Request) -> Response:
     validate("CreateEmbeddingRequest", body)
     lm = resolve_model(state.models, body)
     dimensions = body.get("dimensions")
+    dimensions = None if dimensions is None else int(dimensions)  # 4.0 is a valid integer to JSON Schema
     if dimensions is not None and not 1 <= dimensions <= lm.hidden_size:
         raise invalid(f"dimensions must be between 1 and {lm.hidden_size} for this model.", param="dimensions")
     ids = await run_in_threadpool(input_ids, lm, body["input"])

@@ -21,9 +21,20 @@ MAX_PROBLEMS = 20  # a broken server breaks every chunk alike; the first ones sa
 
 
 def capped(problems: list[str], limit: int = MAX_PROBLEMS) -> Problems:
-    if len(problems) <= limit:
-        return problems
-    return problems[:limit] + [f"... and {len(problems) - limit} more like these"]
+    """Identical problems folded into one (with a count), then at most `limit` of them."""
+    counts: dict[str, int] = {}
+    for problem in problems:
+        counts[problem] = counts.get(problem, 0) + 1
+    folded = [p if n == 1 else f"{p} (x{n})" for p, n in counts.items()]
+    if len(folded) <= limit:
+        return folded
+    return folded[:limit] + [f"... and {len(folded) - limit} more like these"]
+
+
+def positions(found: list[int], shown: int = 3) -> str:
+    """`#1, #2, #3 and 7 more`: where a problem repeats."""
+    head = ", ".join(f"#{n}" for n in found[:shown])
+    return head + (f" and {len(found) - shown} more" if len(found) > shown else "")
 
 
 def data_events(items: list[SSEItem]) -> list[SSEItem]:
@@ -133,7 +144,7 @@ def schema_errors(items: list[SSEItem], schema_name: str, *, strict: bool = Fals
                   only_strict: bool = False) -> Problems:
     """Each JSON chunk (in-band errors aside) against a spec component; `only_strict` keeps what only
     strict mode adds, so the strict check does not repeat the plain one."""
-    problems = []
+    where: dict[str, list[int]] = {}  # message -> chunk positions, so a problem on every chunk reads once
     for n, value in json_chunks(items):
         if is_error_chunk(value):
             continue
@@ -142,8 +153,9 @@ def schema_errors(items: list[SSEItem], schema_name: str, *, strict: bool = Fals
             plain = {(e.param, e.message) for e in spec.errors(schema_name, value)}
             found = [e for e in found if (e.param, e.message) not in plain]
         for error in found:
-            problems.append(f"chunk #{n}: {error.message}")
-    return capped(problems)
+            where.setdefault(error.message, []).append(n)
+    return capped([f"chunk{'s' if len(found) > 1 else ''} {positions(found)}: {message}"
+                   for message, found in where.items()])
 
 
 def stable_fields(items: list[SSEItem], fields: Iterable[str]) -> Problems:

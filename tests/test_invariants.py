@@ -336,3 +336,12 @@ def test_data_after_done_is_named():
         sse.parse(chat_body() + sse.encode_json(chat_chunk({"content": "late"}))))
     assert "follow" in problems[0]
 
+
+
+def test_template_tokens_spare_html():
+    check = STREAM_CHECKS["chat"]["chat.stream.no-template-tokens"].fn
+    html = [chat_chunk({"role": "assistant", "content": ""}), chat_chunk({"content": "Use <s>old</s> for "}),
+            chat_chunk({"content": "strikethrough."}), chat_chunk({}, 0, "stop")]
+    assert check(sse.parse(chat_body(html))) == []
+    leaked = [*html[:3], chat_chunk({"content": "</"}), chat_chunk({"content": "s>"}), html[3]]
+    assert "</s>" in check(sse.parse(chat_body(leaked)))[0]

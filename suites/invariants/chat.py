@@ -21,7 +21,9 @@ FINISH_REASONS: list[str] = list(spec.document()["components"]["schemas"]["ChatC
 OUTPUT_KEYS = ("content", "refusal", "tool_calls", "function_call")
 # End-of-turn and role markers of common chat templates; a server that leaks one shows template syntax to users.
 TEMPLATE_TOKENS = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end_of_text|>", "<|start_header_id|>",
-                   "<|endoftext|>", "<end_of_turn>", "<start_of_turn>", "<|end|>", "</s>")
+                   "<|endoftext|>", "<end_of_turn>", "<start_of_turn>", "<|end|>")
+# Llama-2/Mistral's EOS is also HTML's strikethrough close tag: only a trailing one is a leaked marker.
+TRAILING_TOKENS = ("</s>",)
 
 
 def chunks(items: list[SSEItem]) -> list[dict[str, Any]]:
@@ -206,15 +208,16 @@ def usage_trailer_shape(items: list[SSEItem]) -> Problems:
 
 
 @stream_check("chat.stream.no-template-tokens", surface=SURFACE,
-              rationale="Chat-template markers (`<|im_end|>`, `<|eot_id|>`, `</s>`, ...) are the server's business: "
-                        "leaked into content they show up in chat UIs and break stop handling (TGI #1724).")
+              rationale="Chat-template markers (`<|im_end|>`, `<|eot_id|>`, a trailing `</s>`, ...) are the server's "
+                        "business: leaked into content they show up in chat UIs and break stop handling "
+                        "(TGI #1724).")
 def no_template_tokens(items: list[SSEItem]) -> Problems:
     texts = assembled_text(items)
     problems = []
     for index, text in texts.items():
-        leaked = [t for t in TEMPLATE_TOKENS if t in text]
+        leaked = [t for t in TEMPLATE_TOKENS if t in text] + [t for t in TRAILING_TOKENS if text.rstrip().endswith(t)]
         if leaked:
-            at = text.index(leaked[0])
+            at = text.rfind(leaked[0])
             problems.append(f"choice {index}'s content contains {', '.join(leaked)}: "
                             f"{text[max(0, at - 30):at + 30]!r}")
     return problems

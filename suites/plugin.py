@@ -84,10 +84,12 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if not url:
         from .serve import ReferenceServer
 
-        server = ReferenceServer()
+        # The server enforces the key the suites send (from --api-key or any of KEY_ENV), so auth.enforced
+        # judges a keyed server rather than failing on an open one when e.g. $OPENAI_API_KEY happens to be set.
+        server = ReferenceServer(*(["--api-key", api_key] if api_key else []))
         server.wait_ready()
         url = server.base_url
-        notes.append(f"no --target: started `wirecheck serve` at {url}")
+        notes.append(f"no --target: started `wirecheck serve` at {url}" + (" with the API key" if api_key else ""))
     try:
         base, note = normalise_base_url(url)
         if note:

@@ -15,6 +15,7 @@ INPUTS = ["The cat sat on the mat.", "Quarterly revenue grew by four percent.", 
 TOLERANCE = 1e-5  # float32 rounding of the float response, as the spec's base64 form carries
 
 
+
 def embed(wire, target, input: Any = None, **fields: Any) -> Exchange:
     return wire.post("embeddings", {"model": target.embedding_model, "input": INPUTS if input is None else input,
                                     **fields})
@@ -84,7 +85,7 @@ def test_embeddings_base64_is_string(b64) -> None:
        rationale="base64 must decode (little-endian float32) to the float response within 1e-5; float64 or "
                  "big-endian bytes decode to garbage of the wrong length in every SDK (breakage 19).",
        faults=("embeddings-base64-float64",))
-def test_embeddings_base64_matches_float(floats, b64) -> None:
+def test_embeddings_base64_matches_float(floats, b64, wire, target) -> None:
     ex, body = b64
     reference = float_vectors(floats[1], floats[0])
     encoded = vectors(body, ex)
@@ -101,8 +102,18 @@ def test_embeddings_base64_matches_float(floats, b64) -> None:
             fail(f"data[{i}] decodes to {len(decoded)} float32 values; the float response has {len(expected)} "
                  f"(float64 bytes decode to twice as many)", ex.evidence())
         diff = max_abs_diff(decoded, expected)
-        if diff > TOLERANCE:
+        if diff > TOLERANCE and diff > noise_floor(wire, target, floats, TOLERANCE):
             fail(f"data[{i}] decodes to values up to {diff:.3g} away from the float response", ex.evidence())
+
+
+def noise_floor(wire, target, floats, tolerance: float) -> float:
+    """The allowed difference: 1e-5, or more where the target's own float vectors vary between two calls
+    (hosted embeddings are not bit-deterministic); broken encodings differ far beyond either."""
+    again = embed(wire, target, encoding_format="float")
+    first = float_vectors(floats[1], floats[0])
+    second = float_vectors(expect_object(again, "a repeated float embeddings request"), again)
+    noise = max((max_abs_diff(a, b) for a, b in zip(first, second)), default=0.0)
+    return max(tolerance, 4 * noise) if noise != float("inf") else tolerance
 
 
 @check("embeddings.index-order", surface="embeddings",

@@ -44,7 +44,8 @@ def bad(wire, target) -> list[Bad]:
         post("stream: true with temperature 3", 400, "chat/completions",
              {"model": m, "messages": HELLO, "temperature": 3, "stream": True})
     if "completions" in surfaces:
-        post("a completion without prompt", 400, "completions", {"model": m, "max_tokens": 2})
+        post("a completion with max_tokens 'many'", 400, "completions",
+             {"model": m, "prompt": "Hi", "max_tokens": "many"})
     if "embeddings" in surfaces:
         post("embeddings without input", 400, "embeddings", {"model": target.embedding_model})
     cases.append(Bad("malformed JSON", 400, wire.request("POST", "chat/completions", content=b'{"model": "x", "mess',

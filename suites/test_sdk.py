@@ -266,6 +266,13 @@ def test_sdk_embeddings_default_base64(loose, target) -> None:
                  f"response has {len(b.embedding)} (float64 bytes decode to twice as many)", evidence(what))
         diff = max_abs_diff(a.embedding, b.embedding)
         if diff > 1e-5:
+            # Hosted embeddings are not bit-deterministic: allow what two float calls differ by.
+            again = bounded(target, "embeddings.create(encoding_format='float') again",
+                            lambda _: loose.embeddings.create(model=target.embedding_model, input=inputs,
+                                                              encoding_format="float"))
+            noise = max_abs_diff(b.embedding, again.data[i].embedding) if len(again.data) > i else 0.0
+            diff = diff if diff > 4 * noise else 0.0
+        if diff > 1e-5:
             fail(f"data[{i}]: the SDK's default (base64) vector differs from the float one by up to {diff:.3g}",
                  evidence(what))
 

@@ -114,7 +114,8 @@ def test_chat_n_choices(wire, target) -> None:
 
 @check("chat.n.stream-indexes", surface="chat", claims=("n", "stream"),
        rationale="A streamed `n: 2` must distinguish choices by `index`, each with its own role chunk and its own "
-                 "finish_reason; clients demultiplex on index (breakage 17).")
+                 "finish_reason; clients demultiplex on index (breakage 17).",
+       faults=("n-ignored",))
 def test_chat_n_stream_indexes(wire, target) -> None:
     ex = chat(wire, target, n=2, max_tokens=8, stream=True)
     choices = assemble(expect_stream(ex, "a streamed request with n=2"))
@@ -159,7 +160,8 @@ def test_chat_stop_excluded(greedy, wire, target) -> None:
 
 @check("chat.stop.excluded-streamed", surface="chat", claims=("stop", "stream"),
        rationale="Streamed, the stop string must not leak either, even when it spans chunk boundaries (servers "
-                 "that match per chunk send its first half); finish_reason 'stop' (breakage 16).")
+                 "that match per chunk send its first half); finish_reason 'stop' (breakage 16).",
+       faults=("stop-leaked",))
 def test_chat_stop_excluded_streamed(greedy, wire, target) -> None:
     stop, expected = _stop_request(greedy, target)
     ex = chat(wire, target, temperature=0, max_tokens=MAX_TOKENS, stop=[stop], stream=True)
@@ -197,7 +199,8 @@ def _needs_longer_output(greedy) -> None:
 
 @check("chat.max-tokens", surface="chat",
        rationale="`max_tokens: N` bounds the output (usage.completion_tokens <= N, finish_reason 'length' when "
-                 "hit); clients rely on it for cost and latency (breakage 15).")
+                 "hit); clients rely on it for cost and latency (breakage 15).",
+       faults=("max-tokens-ignored",))
 def test_chat_max_tokens(greedy, wire, target) -> None:
     _needs_longer_output(greedy)
     _judge_bound(chat(wire, target, temperature=0, max_tokens=BOUND), "max_tokens", greedy)
@@ -207,7 +210,7 @@ def test_chat_max_tokens(greedy, wire, target) -> None:
        rationale="`max_completion_tokens` (what the openai SDK and o-series clients send) must bound the output "
                  "exactly like max_tokens; servers that only read max_tokens run to the context limit "
                  "(breakage 15).",
-       faults=("max-tokens-ignored",))
+       faults=("max-tokens-ignored", "max-completion-tokens-ignored"))
 def test_chat_max_completion_tokens(greedy, wire, target) -> None:
     _needs_longer_output(greedy)
     _judge_bound(chat(wire, target, temperature=0, max_completion_tokens=BOUND), "max_completion_tokens", greedy)

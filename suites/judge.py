@@ -111,7 +111,9 @@ def stop_verdict(stop: str, expected: str, content: str | None, finish_reason: A
 
 
 def template_token_leaks(text: str | None) -> list[str]:
-    return [t for t in TEMPLATE_TOKENS if t in (text or "")]
+    """Control tokens in `text`; `</s>` only at the very end (elsewhere it is HTML's strikethrough end tag)."""
+    text = text or ""
+    return [t for t in TEMPLATE_TOKENS if (text.rstrip().endswith(t) if t == "</s>" else t in text)]
 
 
 # ------------------------------------------------------------------------------------------ logprobs

@@ -52,6 +52,7 @@ def test_stop_verdicts():
 def test_template_token_leaks():
     assert judge.template_token_leaks("Hello<|im_end|>") == ["<|im_end|>"]
     assert judge.template_token_leaks("Hello </s>") == ["</s>"]
+    assert judge.template_token_leaks("<s>old</s> new") == []  # HTML strikethrough, not an EOS token
     assert judge.template_token_leaks("plain") == [] and judge.template_token_leaks(None) == []
 
 

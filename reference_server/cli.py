@@ -56,6 +56,52 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("proxy", help="forward to an endpoint and apply one wire fault (test clients and checks)",
+                       description="Forward every request to --upstream and apply one fault of the catalogue "
+                                   "(fixtures/faults) on the way. Requests to /fault/<name>/v1/... get fault <name> "
+                                   "instead, so one proxy serves every fault.")
+    p.add_argument("--upstream", required=False, metavar="URL", help="the endpoint to forward to (with or without /v1)")
+    p.add_argument("--fault", default="none", help="fault to apply to every request; 'none' = transparent "
+                                                    "(default: %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8001, help="port to bind (default: %(default)s)")
+    p.add_argument("--upstream-api-key", default=None, metavar="KEY",
+                   help="key the `auth-ignored` fault sends upstream in place of the client's")
+    p.add_argument("--list", action="store_true", help="list the faults and the checks that must catch them, then exit")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                   help="(default: %(default)s)")
+    p.set_defaults(run=_proxy)
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from .faults import get_fault, load_faults
+
+    faults = load_faults()
+    if args.list:
+        for f in faults.values():
+            print(f"{f.name:28} {f.surface:12} {', '.join(f.checks) or '(benign control)'}")
+        return 0
+    if not args.upstream:
+        print("wirecheck proxy: --upstream URL is required", file=sys.stderr)
+        return 2
+    try:
+        get_fault(args.fault, faults)
+    except ValueError as exc:
+        print(f"wirecheck proxy: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from .faults.proxy import create_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"wirecheck proxy: {args.host}:{args.port} -> {args.upstream}, fault {args.fault} "
+          f"(or /fault/<name>/v1/... per request)", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(args.upstream, args.fault, upstream_key=args.upstream_api_key), host=args.host,
+                port=args.port, access_log=False, log_level=args.log_level, timeout_graceful_shutdown=1)
+    return 0
+
+
 def _lint_parser(sub: argparse._SubParsersAction) -> None:
     from suites.lint import DESCRIPTION, configure  # light: the checks load only when it runs
 
@@ -69,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _lint_parser(sub)
+    _proxy_parser(sub)
     return parser
 
 

@@ -72,6 +72,18 @@ class Target:
     strict: bool = False
     deadline: float = 30.0  # seconds for any one exchange, streams included
     notes: list[str] = field(default_factory=list)
+    # Consecutive exchanges that ran out of time. A target that stops answering would otherwise cost a
+    # full deadline per remaining check; past STALL_LIMIT, exchanges fail at once (reported as such).
+    stalls: int = 0
+
+    STALL_LIMIT = 3
+
+    @property
+    def unresponsive(self) -> bool:
+        return self.stalls >= self.STALL_LIMIT
+
+    def record(self, timed_out: bool) -> None:
+        self.stalls = self.stalls + 1 if timed_out else 0
 
     def url(self, path: str) -> str:
         return self.base_url + "/" + path.lstrip("/")

@@ -71,6 +71,9 @@ def bounded(target, what: str, fn: Callable[[list[Any]], T]) -> T:
 
     `fn` gets a list to register open streams on, so a stream still running at the deadline is closed.
     """
+    if target.unresponsive:
+        fail(f"{what}: not sent: the target stopped answering within the {target.deadline:.0f}s deadline",
+             evidence(what))
     box: dict[str, Any] = {}
     opened: list[Any] = []
 
@@ -83,6 +86,7 @@ def bounded(target, what: str, fn: Callable[[list[Any]], T]) -> T:
     worker = threading.Thread(target=run, name=f"wirecheck-sdk {what}", daemon=True)
     worker.start()
     worker.join(target.deadline + 2)
+    target.record(worker.is_alive())
     if worker.is_alive():
         for stream in opened:
             try:

@@ -53,6 +53,8 @@ class Exchange:
                         notes=list(notes))
 
     def describe(self) -> str:
+        if self.error and self.timed_out:
+            return self.error
         if self.error:
             return f"transport error: {self.error}"
         if self.timed_out:
@@ -88,6 +90,11 @@ class Wire:
         if json_body is None and content is not None:
             record["content"] = content[:2000].decode("utf-8", errors="replace")
         ex = Exchange(request=record)
+        if self.target.unresponsive:
+            ex.timed_out = True
+            ex.error = (f"not sent: the last {self.target.stalls} exchanges ran past the "
+                        f"{limit:.0f}s deadline, so the target is treated as unresponsive")
+            return ex
         start = time.monotonic()
         request = self.client.build_request(method, self.target.url(path), content=content, headers=sent)
         watchdog: threading.Timer | None = None
@@ -127,4 +134,5 @@ class Wire:
             if watchdog is not None:
                 watchdog.cancel()
             ex.elapsed = time.monotonic() - start
+            self.target.record(ex.timed_out)
         return ex

@@ -335,7 +335,10 @@ def embedding_response_problems(request: dict[str, Any], body: Any, *, strict: b
     value = request["input"]
     expected = 1 if isinstance(value, str) or all(isinstance(x, int) for x in value) else len(value)
     data = body["data"]
-    problems += _index_problems([d.get("index") for d in data], expected, "data")
+    indexes = [d.get("index") for d in data]
+    problems += _index_problems(indexes, expected, "data")
+    if not problems and indexes != list(range(expected)):
+        problems.append(f"data is not in input order: indexes {_show(indexes)} (clients zip data with inputs)")
     base64 = request.get("encoding_format") == "base64"
     widths = set()
     for i, item in enumerate(data):

@@ -206,3 +206,57 @@ def embedding_requests(model: str, claims: Collection[str]) -> st.SearchStrategy
         optional_fields["dimensions"] = st.integers(1, 16)
     inputs = st.one_of(text(1, 12), st.lists(text(1, 8), min_size=1, max_size=3))
     return st.fixed_dictionaries({"model": st.just(model), "input": inputs}, optional=optional_fields)
+
+
+# ----------------------------------------------------------------------------------------- showcases
+
+
+def _claimed_extras(claims: Collection[str], *, chat: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"temperature": 0.7, "max_tokens": 8}
+    if "n" in claims:
+        out["n"] = 2
+    if "stop" in claims:
+        out["stop"] = ["\n\n", "END"]
+    if "seed" in claims:
+        out["seed"] = 7
+    if "logprobs" in claims:
+        out.update({"logprobs": True, "top_logprobs": 2} if chat else {"logprobs": 2})
+    return out
+
+
+def _stream_extras(claims: Collection[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"stream": True}
+    if "include_usage" in claims:
+        out["stream_options"] = {"include_usage": True}
+    return out
+
+
+def chat_showcase(model: str, claims: Collection[str], *, stream: bool = False) -> dict[str, Any]:
+    """One request using every claimed chat feature at once, sent before the generated ones: whatever
+    --fuzz-examples is, n > 1, stops, logprobs, the usage trailer and a replayed tool call with null content
+    are exercised at least once."""
+    history = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "sunny, 21 C"},
+        {"role": "user", "content": [{"type": "text", "text": "Tell me in one sentence."}]},
+    ]
+    body = {"model": model, "messages": history, **_claimed_extras(claims, chat=True)}
+    return {**body, **_stream_extras(claims)} if stream else body
+
+
+def completion_showcase(model: str, claims: Collection[str], *, stream: bool = False) -> dict[str, Any]:
+    body = {"model": model, "prompt": ["Once upon a time", "The capital of France is"],
+            **_claimed_extras(claims, chat=False)}
+    return {**body, **_stream_extras(claims)} if stream else body
+
+
+def embedding_showcase(model: str, claims: Collection[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "input": ["hello world", "wirecheck"]}
+    if "embeddings-base64" in claims:
+        body["encoding_format"] = "base64"
+    if "dimensions" in claims:
+        body["dimensions"] = 8
+    return body

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from . import conform
@@ -24,12 +24,16 @@ from .wire import Exchange, Wire
 
 
 def run_property(wire: Wire, target: Target, examples: int, path: str, requests: st.SearchStrategy[dict[str, Any]],
-                 judge: Callable[[dict[str, Any], Exchange], list[str]]) -> None:
+                 judge: Callable[[dict[str, Any], Exchange], list[str]], showcase: dict[str, Any]) -> None:
+    """Send `showcase` (every claimed feature at once), then `examples` generated requests; judge each."""
+    if examples <= 0:
+        pytest.skip("not-run: --fuzz-examples 0")
     failures: list[tuple[Exchange, list[str]]] = []
     sent: list[Exchange] = []
 
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @example(showcase)
     @given(requests)
     def drive(body: dict[str, Any]) -> None:
         if any(ex.timed_out for ex in sent):
@@ -40,8 +44,6 @@ def run_property(wire: Wire, target: Target, examples: int, path: str, requests:
         if problems:
             failures.append((exchange, problems))
 
-    if examples <= 0:
-        pytest.skip("not-run: --fuzz-examples 0")
     drive()
     if failures:
         first, problems = failures[0]
@@ -88,24 +90,29 @@ def examples(request: pytest.FixtureRequest) -> int:
 
 
 @check("properties.chat.valid-requests-conform", surface="chat",
-       faults=("chat-response-schema", "usage-arithmetic", "n-ignored"),
+       faults=("chat-response-schema", "usage-arithmetic", "n-ignored", "logprobs-dropped", "null-content-rejected"),
        rationale="Real clients vary sampling parameters, n, stop sets and replay histories with tool calls and "
                  "null content: every such valid request must get a 200 whose body matches the spec and the "
                  "request (n choices, finish reasons, usage arithmetic, stops excluded, logprobs when asked).")
 def test_chat_valid_requests_conform(wire, target, examples) -> None:
     run_property(wire, target, examples, "chat/completions", S.chat_requests(target.model, target.profile.claims),
-                 _json_judge(conform.chat_response_problems, target.strict))
+                 _json_judge(conform.chat_response_problems, target.strict),
+                 S.chat_showcase(target.model, target.profile.claims))
 
 
 @check("properties.chat.stream-conforms", surface="chat", claims=("stream",),
-       faults=("missing-done", "created-float", "per-chunk-ids", "no-role-chunk"),
+       faults=("missing-done", "created-float", "per-chunk-ids", "no-role-chunk", "role-every-chunk", "double-finish",
+               "no-finish-reason", "finish-reason-eos", "usage-arithmetic", "usage-dropped",
+               "usage-chunk-with-choices", "keepalive-as-data", "stream-wrong-content-type", "unterminated-last-event",
+               "n-ignored", "logprobs-dropped", "null-content-rejected"),
        rationale="Every valid streamed chat request must give text/event-stream chunks that each match the "
                  "chunk schema, one role and one finish_reason per choice, a usage trailer exactly when asked, "
                  "and a final `data: [DONE]`.")
 def test_chat_stream_conforms(wire, target, examples) -> None:
     run_property(wire, target, examples, "chat/completions",
                  S.chat_requests(target.model, target.profile.claims, stream=True),
-                 _stream_judge(conform.chat_stream_problems, target.strict))
+                 _stream_judge(conform.chat_stream_problems, target.strict),
+                 S.chat_showcase(target.model, target.profile.claims, stream=True))
 
 
 @check("properties.completions.valid-requests-conform", surface="completions",
@@ -114,7 +121,8 @@ def test_chat_stream_conforms(wire, target, examples) -> None:
 def test_completions_valid_requests_conform(wire, target, examples) -> None:
     run_property(wire, target, examples, "completions",
                  S.completion_requests(target.model, target.profile.claims),
-                 _json_judge(conform.completion_response_problems, target.strict))
+                 _json_judge(conform.completion_response_problems, target.strict),
+                 S.completion_showcase(target.model, target.profile.claims))
 
 
 @check("properties.completions.stream-conforms", surface="completions", claims=("stream",),
@@ -124,13 +132,16 @@ def test_completions_valid_requests_conform(wire, target, examples) -> None:
 def test_completions_stream_conforms(wire, target, examples) -> None:
     run_property(wire, target, examples, "completions",
                  S.completion_requests(target.model, target.profile.claims, stream=True),
-                 _stream_judge(conform.completion_stream_problems, target.strict))
+                 _stream_judge(conform.completion_stream_problems, target.strict),
+                 S.completion_showcase(target.model, target.profile.claims, stream=True))
 
 
 @check("properties.embeddings.valid-requests-conform", surface="embeddings",
+       faults=("embeddings-base64-ignored", "embeddings-index-shuffled", "embeddings-base64-float64"),
        rationale="Valid embeddings requests (one text or a batch; float or, where claimed, base64 and "
                  "dimensions) must get one vector per input, in order, of one width (the requested one).")
 def test_embeddings_valid_requests_conform(wire, target, examples) -> None:
     run_property(wire, target, examples, "embeddings",
                  S.embedding_requests(target.embedding_model, target.profile.claims),
-                 _json_judge(conform.embedding_response_problems, target.strict))
+                 _json_judge(conform.embedding_response_problems, target.strict),
+                 S.embedding_showcase(target.embedding_model, target.profile.claims))

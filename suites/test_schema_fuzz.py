@@ -15,7 +15,10 @@ from .registry import check, fail
 
 @pytest.fixture(scope="module")
 def fuzzed(wire, target, request) -> tuple[Fuzzer, Campaign]:
-    fuzzer = Fuzzer(wire, target, max(0, request.config.getoption("fuzz_examples")))
+    examples = request.config.getoption("fuzz_examples")
+    if examples <= 0:
+        pytest.skip("not-run: --fuzz-examples 0")
+    fuzzer = Fuzzer(wire, target, examples)
     return fuzzer, fuzzer.run()
 
 

@@ -78,3 +78,16 @@ def test_histories_cover_tool_calls_with_every_content_form() -> None:
 
     run()
     assert seen == {"absent", "None", "''"}
+
+
+@pytest.mark.parametrize("claims", [ALL, NONE], ids=["all-claims", "no-claims"])
+def test_showcases_are_valid_and_use_what_is_claimed(claims) -> None:
+    for stream in (False, True):
+        chat = S.chat_showcase("m", claims, stream=stream)
+        assert_valid("CreateChatCompletionRequest", chat)
+        assert_valid("CreateCompletionRequest", S.completion_showcase("m", claims, stream=stream))
+        assert ("n" in chat) == ("n" in claims) and ("logprobs" in chat) == ("logprobs" in claims)
+        assert ("stream_options" in chat) == (stream and "include_usage" in claims)
+    embedding = S.embedding_showcase("m", claims)
+    assert_valid("CreateEmbeddingRequest", embedding)
+    assert ("dimensions" in embedding) == ("dimensions" in claims)

@@ -167,7 +167,8 @@ def chat_response_problems(request: dict[str, Any], body: Any, *, strict: bool =
         message = choice["message"]
         if choice["finish_reason"] not in ("stop", "length", "content_filter"):
             problems.append(f"{where}.finish_reason is {choice['finish_reason']!r} although no tools were offered")
-        if message.get("content") is None and not message.get("refusal") and choice["finish_reason"] != "content_filter":
+        withheld = message.get("refusal") or choice["finish_reason"] == "content_filter"
+        if message.get("content") is None and not withheld:
             problems.append(f"{where}.message.content is null with no refusal and no tool calls")
         problems += _stop_problems(message.get("content"), stops, f"{where}.message.content")
         logprobs = choice.get("logprobs")

@@ -23,7 +23,8 @@ MAX_TOKENS = 16
 
 WORDS = ("the", "a", "cat", "sat", "on", "mat", "hello", "world", "why", "is", "sky", "blue", "tell", "me",
          "story", "about", "numbers", "one", "two", "3", "42", "and", "or", "not", "yes", "no", "please",
-         "weather", "Paris", "?", "!", ".", ",", "\n", "café", "naïve", "日本語", "Привет", "🙂", "ü", "—")
+         "weather", "Paris", "?", "!", ".", ",", "\n",
+         "café", "naïve", "日本語", "Привет", "🙂", "ü", "—")
 STOPS = (".", "\n", ",", "the", " and", "!", "?", "END", "e", "s ", "\n\n")
 TOOL_NAMES = ("get_weather", "lookup", "add_numbers", "search-web", "Now_2")
 
@@ -239,7 +240,8 @@ def chat_showcase(model: str, claims: Collection[str], *, stream: bool = False) 
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "What is the weather in Paris?"},
         {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+            {"id": "call_0", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
         {"role": "tool", "tool_call_id": "call_0", "content": "sunny, 21 C"},
         {"role": "user", "content": [{"type": "text", "text": "Tell me in one sentence."}]},
     ]

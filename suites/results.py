@@ -39,7 +39,12 @@ def _result(report: pytest.TestReport) -> tuple[str, str]:
         return "not-run", reason
     message = report.longreprtext.strip().splitlines()
     line = next((ln for ln in reversed(message) if ln.startswith("E ")), message[-1] if message else "")
-    return "fail", line.removeprefix("E").strip()
+    line = line.removeprefix("E").strip()
+    # "suites.registry.CheckFailed: msg" / "AssertionError: msg" -> "msg": the check id already says what.
+    head, sep, rest = line.partition(": ")
+    if sep and head.rsplit(".", 1)[-1] in ("CheckFailed", "AssertionError"):
+        line = rest
+    return "fail", line
 
 
 @dataclass

@@ -73,7 +73,7 @@ def test_content_type(fuzzed) -> None:
     _verdict(fuzzed, "schema.content-type", strict=False)
 
 
-@check("schema.negative-rejected", surface="http", faults=("error-as-200",),
+@check("schema.negative-rejected", surface="http", faults=("error-as-200",), strict=True,
        rationale="A request the spec forbids must get a 4xx naming the problem: a 200 means the target "
                  "silently ignored or reinterpreted input the client relies on (or sent its error as a 200).")
 def test_negative_rejected(fuzzed) -> None:

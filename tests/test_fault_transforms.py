@@ -90,15 +90,15 @@ def test_null_assistant_content_rejected_but_empty_string_accepted() -> None:
     call = [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": None, "tool_calls": call},
                {"role": "tool", "tool_call_id": "call_1", "content": "42"}]
-    reply = T.reject_null_content(T.Req("POST", "chat/completions", {}, {"messages": history}), ctx())
+    reply = T.reject_assistant_content(T.Req("POST", "chat/completions", {}, {"messages": history}), ctx())
     assert isinstance(reply, T.Reply) and reply.status == 400 and "<nil>" in reply.json()["error"]["message"]
     for content in ("", "text"):
         history[1]["content"] = content
         req = T.Req("POST", "chat/completions", {}, {"messages": history})
-        assert T.reject_null_content(req, ctx()) is req
+        assert T.reject_assistant_content(req, ctx()) is req
     del history[1]["content"]
     req = T.Req("POST", "chat/completions", {}, {"messages": history})
-    assert T.reject_null_content(req, ctx()) is req
+    assert T.reject_assistant_content(req, ctx()) is req
 
 
 def test_ignore_auth_swaps_in_the_upstream_key() -> None:
@@ -332,3 +332,97 @@ def test_api_path() -> None:
     assert api_path("/v1/chat/completions") == "chat/completions"
     assert api_path("/v1/models/a/b") == "models/a/b"
     assert api_path("/health") is None
+
+
+# ------------------------------------------------------------------------------------------- more request faults
+
+
+def test_set_fields_when_and_drop() -> None:
+    params = {"when": {"temperature": 0}, "fields": {"temperature": 1.0}, "drop": ["seed"]}
+    greedy = T.Req("POST", "chat/completions", {}, {"temperature": 0, "seed": 7, "model": "m"})
+    assert T.set_fields(greedy, ctx(params)).body == {"temperature": 1.0, "model": "m"}
+    warm = T.Req("POST", "chat/completions", {}, {"temperature": 0.5, "seed": 7})
+    assert T.set_fields(warm, ctx(params)) is warm
+
+
+def test_assistant_content_rejections_by_form() -> None:
+    def history(**content):
+        return T.Req("POST", "chat/completions", {}, {"messages": [{"role": "user", "content": "hi"},
+                                                                   {"role": "assistant", **content}]})
+    cases = {"null": history(content=None), "empty": history(content=""), "absent": history()}
+    for when, rejected in cases.items():
+        for other, req in cases.items():
+            out = T.reject_assistant_content(req, ctx({"when": when}))
+            assert isinstance(out, T.Reply) == (other == when), (when, other)
+    assert T.reject_assistant_content(history(content="ok"), ctx({"when": "empty"})).body
+
+
+def test_content_parts_roles_fields_and_input_forms() -> None:
+    parts = T.Req("POST", "chat/completions", {}, {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "hi"}]}]})
+    assert T.reject_content_parts(parts, ctx()).status == 400
+    dev = T.Req("POST", "chat/completions", {}, {"messages": [{"role": "developer", "content": "be brief"}]})
+    assert T.reject_role(dev, ctx()).status == 400
+    assert T.reject_role(parts, ctx()) is parts
+    seeded = T.Req("POST", "chat/completions", {}, {"seed": 1})
+    reply = T.reject_fields(seeded, ctx({"fields": ["seed"]}))
+    assert reply.status == 400 and reply.json()["error"]["param"] == "seed"
+    tokens = T.Req("POST", "embeddings", {}, {"input": [[1, 2], [3]]})
+    strings = T.Req("POST", "embeddings", {}, {"input": ["a", "b"]})
+    assert T.reject_input_forms(tokens, ctx({"field": "input", "reject": ["tokens"]})).status == 400
+    assert T.reject_input_forms(strings, ctx({"field": "input", "reject": ["tokens"]})) is strings
+    assert T.reject_input_forms(strings, ctx({"field": "input", "reject": ["strings"]})).status == 400
+
+
+# ------------------------------------------------------------------------------------------- more response faults
+
+
+def test_error_status_as_a_crash_page() -> None:
+    out = T.error_status(envelope(), ctx({"status": 500, "text": "Internal Server Error"}))
+    assert (out.status, out.content_type, out.body) == (500, "text/plain; charset=utf-8", b"Internal Server Error")
+
+
+def test_error_fields_and_content_type() -> None:
+    out = T.error_fields_set(envelope(), ctx({"fields": {"param": None}, "status_code": True}))
+    assert out.json()["error"] == {"message": "bad temperature", "type": "invalid_request_error", "param": None,
+                                   "code": 400}
+    ok = T.Reply.of_json(200, COMPLETION)
+    assert T.response_content_type(ok, ctx()).content_type == "text/plain"
+    assert T.response_content_type(envelope(), ctx()).content_type == "application/json"
+
+
+def test_fabricate_model_only_for_404_on_retrieve() -> None:
+    missing = T.Reply.of_json(404, {"error": {"message": "no"}})
+    out = T.fabricate_model(missing, T.Context(request=T.Req("GET", "models/nope")))
+    assert out.status == 200 and out.json()["id"] == "nope"
+    assert T.fabricate_model(missing, T.Context(request=T.Req("POST", "chat/completions"))) is missing
+
+
+# ------------------------------------------------------------------------------------------- more json/stream faults
+
+
+def test_append_content_on_finish_only() -> None:
+    out = T.apply_json("json.append-content", COMPLETION, ctx({"text": "<|im_end|>"}))
+    assert out["choices"][0]["message"]["content"] == "Hello<|im_end|>"
+    streamed = objs(run("json.append-content", params={"text": "</s>"}))
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in streamed if c["choices"]) == "Hello</s>"
+
+
+def test_delta_index_and_null_fields() -> None:
+    out = objs(run("json.drop-empty-delta"))
+    assert "delta" not in out[3]["choices"][0] and "delta" in out[1]["choices"][0]
+    assert [c["choices"][0]["index"] for c in objs(run("json.choice-index")) if c["choices"]] == [1, 1, 1, 1]
+    out = objs(run("json.drop-null-choice-field", params={"field": "finish_reason"}))
+    assert ["finish_reason" in c["choices"][0] for c in out if c["choices"]] == [False, False, False, True]
+
+
+def test_named_events() -> None:
+    items = sse.parse(run("stream.name-events", params={"event": "delta"}))
+    assert {it.event for it in items if not it.is_done} == {"delta"}
+    assert [it.data for it in items] == [it.data for it in sse.parse(STREAM)]
+
+
+def test_error_midstream_ends_the_stream() -> None:
+    items = sse.parse(run("stream.error-midstream", params={"after": 2}))
+    assert len(items) == 3 and items[-1].json()["error"]["message"]
+    assert not any(it.is_done for it in items)

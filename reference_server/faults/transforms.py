@@ -180,10 +180,33 @@ def drop_fields(req: Req, ctx: Context) -> Req:
 
 @transform("request.set-fields")
 def set_fields(req: Req, ctx: Context) -> Req:
-    """Set top-level request fields before forwarding (the server behaves as if they had been sent)."""
+    """Set (`fields`) and remove (`drop`) top-level request fields before forwarding, optionally only when the
+    request has the values in `when` (e.g. `temperature: 0` read as "unset")."""
     if not isinstance(req.body, dict):
         return req
-    return replace(req, body={**req.body, **copy.deepcopy(ctx.params.get("fields", {}))})
+    when = ctx.params.get("when") or {}
+    if any(k not in req.body or req.body[k] != v for k, v in when.items()):
+        return req
+    drop = set(ctx.params.get("drop", ()))
+    body = {k: v for k, v in req.body.items() if k not in drop}
+    return replace(req, body={**body, **copy.deepcopy(ctx.params.get("fields", {}))})
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> Reply:
+    return Reply.of_json(400, {"error": {"message": message, "type": "invalid_request_error", "param": param,
+                                         "code": code}})
+
+
+@transform("request.reject-fields")
+def reject_fields(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 "Unsupported parameter" when the request carries any of `fields`."""
+    if not isinstance(req.body, dict):
+        return req
+    for name in ctx.params.get("fields", ()):
+        if name in req.body:
+            return bad_request(f"Unsupported parameter: '{name}' is not supported by this server.", name,
+                               "unsupported_parameter")
+    return req
 
 
 def _known_fields(schema_name: str) -> set[str]:
@@ -225,17 +248,66 @@ def reject_unknown_fields(req: Req, ctx: Context) -> Req | Reply:
                                "code": 400})
 
 
-@transform("request.reject-null-content")
-def reject_null_content(req: Req, ctx: Context) -> Req | Reply:
-    """Answer 400 when an assistant message has `content: null` (Ollama, LM Studio, mistral-common)."""
+def _messages(req: Req) -> list[dict[str, Any]]:
     messages = req.body.get("messages") if isinstance(req.body, dict) else None
-    if not isinstance(messages, list):
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+@transform("request.reject-assistant-content")
+def reject_assistant_content(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 when an assistant message's content is null (`when: null`: Ollama, LM Studio, mistral-common),
+    "" (`when: empty`: DeepSeek-style providers) or absent (`when: absent`: pydantic models requiring it)."""
+    when = ctx.params.get("when") or "null"
+    for msg in _messages(req):
+        if msg.get("role") != "assistant":
+            continue
+        if when == "null" and "content" in msg and msg["content"] is None:
+            return bad_request("invalid message content type: <nil>")
+        if when == "empty" and msg.get("content") == "":
+            return bad_request("Invalid assistant message: content must be a non-empty string "
+                               "(token length must be in (0, ...])", "messages")
+        if when == "absent" and "content" not in msg:
+            return Reply.of_json(400, {"error": {"message": "messages: Field required: content", "type":
+                                                 "invalid_request_error", "param": "messages", "code": None}})
+    return req
+
+
+@transform("request.reject-content-parts")
+def reject_content_parts(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 when a message's content is an array of parts rather than a string (text-only servers)."""
+    for msg in _messages(req):
+        if isinstance(msg.get("content"), list):
+            return bad_request("'content' must be a string", "messages")
+    return req
+
+
+@transform("request.reject-role")
+def reject_role(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 for messages with a role the server does not know (`developer` by default)."""
+    role = ctx.params.get("role", "developer")
+    for msg in _messages(req):
+        if msg.get("role") == role:
+            return bad_request(f"Invalid role: '{role}'. Expected one of system, user, assistant, tool.",
+                               "messages")
+    return req
+
+
+@transform("request.reject-input-forms")
+def reject_input_forms(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 when `field` (prompt, input) is given in a form the server does not take: `strings` (a list of
+    strings) and/or `tokens` (token ids, one list or a list of lists)."""
+    if not isinstance(req.body, dict):
         return req
-    roles = set(ctx.params.get("roles", ["assistant"]))
-    for msg in messages:
-        if isinstance(msg, dict) and msg.get("role") in roles and "content" in msg and msg["content"] is None:
-            return Reply.of_json(400, {"error": {"message": "invalid message content type: <nil>",
-                                                 "type": "invalid_request_error", "param": None, "code": None}})
+    name = ctx.params.get("field", "input")
+    value = req.body.get(name)
+    forms = set(ctx.params.get("reject", ["tokens"]))
+    if not isinstance(value, list) or not value:
+        return req
+    is_tokens = all(isinstance(v, int) for v in value) or all(
+        isinstance(v, list) and all(isinstance(t, int) for t in v) for v in value)
+    is_strings = all(isinstance(v, str) for v in value)
+    if (is_tokens and "tokens" in forms) or (is_strings and "strings" in forms):
+        return bad_request(f"'{name}' must be a string", name)
     return req
 
 
@@ -269,7 +341,29 @@ def error_status(reply: Reply, ctx: Context) -> Reply:
     """Send errors with another HTTP status (200 by default), body unchanged (vLLM's context-length 200)."""
     if not _is_error(reply):
         return reply
-    return replace(reply, status=int(ctx.params.get("status", 200)))
+    status = int(ctx.params.get("status", 200))
+    if "text" in ctx.params:  # a crash page instead of the envelope
+        headers = {k: v for k, v in reply.headers.items() if k != "content-type"}
+        return Reply(status, {**headers, "content-type": "text/plain; charset=utf-8"}, str(ctx.params["text"]).encode())
+    return replace(reply, status=status)
+
+
+@transform("response.content-type")
+def response_content_type(reply: Reply, ctx: Context) -> Reply:
+    """Successful non-streamed responses sent with another Content-Type (text/plain by default)."""
+    if _is_error(reply):
+        return reply
+    return replace(reply, headers={**reply.headers, "content-type": ctx.params.get("content_type", "text/plain")})
+
+
+@transform("response.fabricate-model")
+def fabricate_model(reply: Reply, ctx: Context) -> Reply:
+    """A 404 for an unknown model id answered 200 with a made-up model object (gateways that echo any id)."""
+    if reply.status != 404 or ctx.request is None or not ctx.request.path.startswith("models/"):
+        return reply
+    model_id = ctx.request.path[len("models/"):]
+    return Reply.of_json(200, {"id": model_id, "object": "model", "created": 0,
+                               "owned_by": ctx.params.get("owned_by", "gateway")})
 
 
 @transform("response.fastapi-422")
@@ -293,6 +387,23 @@ def flat_error(reply: Reply, ctx: Context) -> Reply:
     err = error_fields(reply)
     return Reply.of_json(reply.status, {"object": "error", "message": err["message"], "type": err["type"] or "error",
                                         "param": err["param"], "code": reply.status})
+
+
+@transform("response.error-fields")
+def error_fields_set(reply: Reply, ctx: Context) -> Reply:
+    """Overwrite fields inside the `{"error": {...}}` envelope (e.g. `param: null`, a numeric `code`)."""
+    if not _is_error(reply):
+        return reply
+    try:
+        body = reply.json()
+    except ValueError:
+        return reply
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return reply
+    error = {**body["error"], **ctx.params.get("fields", {})}
+    if ctx.params.get("status_code"):
+        error["code"] = reply.status
+    return Reply.of_json(reply.status, {**body, "error": error}, reply.headers)
 
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 413: "Request Entity Too Large",
@@ -435,25 +546,67 @@ def usage_total(obj: Any, ctx: Context) -> list[Any]:
     return [{**obj, "usage": {**usage, "total_tokens": total}}]
 
 
+def _append_to_finishing(obj: Any, text: str, only: str | None = None) -> list[Any]:
+    out = copy.deepcopy(obj)
+    for choice in _choices(out):
+        reason = choice.get("finish_reason")
+        if reason is None or (only is not None and reason != only):
+            continue
+        if isinstance(choice.get("message"), dict):
+            msg = choice["message"]
+            msg["content"] = (msg.get("content") or "") + text
+        elif isinstance(choice.get("delta"), dict):
+            delta = choice["delta"]
+            delta["content"] = (delta.get("content") or "") + text
+        elif "text" in choice:
+            choice["text"] = (choice.get("text") or "") + text
+    return [out]
+
+
+@_json_fault("append-content")
+def append_content(obj: Any, ctx: Context) -> list[Any]:
+    """Append fixed text (a chat template token such as `<|im_end|>`) to every choice's content as it finishes."""
+    return _append_to_finishing(obj, str(ctx.params.get("text", "<|im_end|>")))
+
+
+@_json_fault("drop-empty-delta")
+def drop_empty_delta(obj: Any, ctx: Context) -> list[Any]:
+    """Choices whose delta is empty (the finish chunk) carry no `delta` key at all."""
+    out = copy.deepcopy(obj)
+    for choice in _choices(out):
+        if choice.get("delta") == {}:
+            del choice["delta"]
+    return [out]
+
+
+@_json_fault("choice-index")
+def choice_index_offset(obj: Any, ctx: Context) -> list[Any]:
+    """`choices[].index` shifted by `offset` (1 by default): numbering no longer starts at 0."""
+    out = copy.deepcopy(obj)
+    for choice in _choices(out):
+        if isinstance(choice.get("index"), int):
+            choice["index"] += int(ctx.params.get("offset", 1))
+    return [out]
+
+
+@_json_fault("drop-null-choice-field")
+def drop_null_choice_field(obj: Any, ctx: Context) -> list[Any]:
+    """A choice field omitted while null (`finish_reason` by default, as LocalAI did) instead of sent as null."""
+    name = ctx.params.get("field", "finish_reason")
+    out = copy.deepcopy(obj)
+    for choice in _choices(out):
+        if name in choice and choice[name] is None:
+            del choice[name]
+    return [out]
+
+
 @_json_fault("stop-leaked")
 def stop_leaked(obj: Any, ctx: Context) -> list[Any]:
     """The stop string that ended generation is returned at the end of the content (TGI's `<|im_end|>`)."""
     stops = stop_strings(ctx.body)
     if not stops:
         return [obj]
-    out = copy.deepcopy(obj)
-    for choice in _choices(out):
-        if choice.get("finish_reason") != "stop":
-            continue
-        if isinstance(choice.get("message"), dict):
-            msg = choice["message"]
-            msg["content"] = (msg.get("content") or "") + stops[0]
-        elif isinstance(choice.get("delta"), dict):
-            delta = choice["delta"]
-            delta["content"] = (delta.get("content") or "") + stops[0]
-        elif "text" in choice:
-            choice["text"] = (choice.get("text") or "") + stops[0]
-    return [out]
+    return _append_to_finishing(obj, stops[0], only="stop")
 
 
 def _b64_floats(value: str, fmt: str = "f") -> list[float]:
@@ -629,6 +782,41 @@ class UsageInLastChoice(StreamTransform):
 
     def end(self) -> list[bytes]:
         return self._flush()
+
+
+@stream_fault("name-events")
+class NameEvents(StreamTransform):
+    """Every data event gets an `event:` name (`delta` by default), as servers built on SSE helpers that name
+    each event do; SDKs that only read unnamed events drop them."""
+
+    def event(self, item: sse.SSEItem) -> list[bytes]:
+        if item.kind != "event" or not item.has_data or item.event is not None:
+            return [item.raw]
+        return [sse.encode_event(item.data, event=str(self.ctx.params.get("event", "delta")))]
+
+
+@stream_fault("error-midstream")
+class ErrorMidstream(StreamTransform):
+    """After `after` data events, an in-band `{"error": {...}}` chunk, then the stream ends (no finish, no
+    [DONE]): generation failed part-way (OpenRouter's 502 chunk, TGI)."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.seen = 0
+        self.done = False
+
+    def event(self, item: sse.SSEItem) -> list[bytes]:
+        if self.done:
+            return []
+        if item.kind != "event" or not item.has_data:
+            return [item.raw]
+        self.seen += 1
+        if self.seen <= int(self.ctx.params.get("after", 2)) and not item.is_done:
+            return [item.raw]
+        self.done = True
+        error = self.ctx.params.get("error") or {"message": "Upstream provider overloaded", "type": "server_error",
+                                                 "param": None, "code": 502}
+        return [sse.encode_json({"error": error})]
 
 
 @stream_fault("split")

@@ -426,3 +426,12 @@ def test_error_midstream_ends_the_stream() -> None:
     items = sse.parse(run("stream.error-midstream", params={"after": 2}))
     assert len(items) == 3 and items[-1].json()["error"]["message"]
     assert not any(it.is_done for it in items)
+
+
+def test_success_status_and_model_ids() -> None:
+    ok = T.Reply.of_json(200, COMPLETION)
+    assert T.success_status(ok, ctx({"status": 201})).status == 201
+    assert T.success_status(envelope(), ctx({"status": 201})).status == 400
+    listed = {"object": "list", "data": [{"id": "m", "object": "model", "created": 1, "owned_by": "x"}]}
+    assert T.apply_json("json.model-ids", listed, ctx({"prefix": "openai/"}))["data"][0]["id"] == "openai/m"
+    assert T.apply_json("json.model-ids", listed["data"][0], ctx())["id"] == "m"  # retrieve untouched

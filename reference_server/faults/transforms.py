@@ -356,6 +356,14 @@ def response_content_type(reply: Reply, ctx: Context) -> Reply:
     return replace(reply, headers={**reply.headers, "content-type": ctx.params.get("content_type", "text/plain")})
 
 
+@transform("response.success-status")
+def success_status(reply: Reply, ctx: Context) -> Reply:
+    """Successful responses sent with another 2xx status (201 Created: NestJS's default for POST handlers)."""
+    if not 200 <= reply.status < 300:
+        return reply
+    return replace(reply, status=int(ctx.params.get("status", 201)))
+
+
 @transform("response.fabricate-model")
 def fabricate_model(reply: Reply, ctx: Context) -> Reply:
     """A 404 for an unknown model id answered 200 with a made-up model object (gateways that echo any id)."""
@@ -651,6 +659,19 @@ def embeddings_reverse(obj: Any, ctx: Context) -> list[Any]:
     if not isinstance(data, list) or len(data) < 2:
         return [obj]
     return [{**obj, "data": list(reversed(data))}]
+
+
+@_json_fault("model-ids")
+def model_ids(obj: Any, ctx: Context) -> list[Any]:
+    """The model list names models under other ids than the ones requests use (`prefix` + id, as gateways that
+    list `provider/model` while accepting the bare name)."""
+    if not (isinstance(obj, dict) and obj.get("object") == "list"):
+        return [obj]
+    out = copy.deepcopy(obj)
+    for model in _embeddings(out):
+        if isinstance(model.get("id"), str):
+            model["id"] = str(ctx.params.get("prefix", "openai/")) + model["id"]
+    return [out]
 
 
 @_json_fault("model-field")

@@ -281,7 +281,8 @@ def test_content_type_header() -> None:
 
 
 def test_split_cuts_inside_events_and_utf8_but_reassembles() -> None:
-    body = b"".join(sse.encode_json(chunk({"content": "h\u00e9llo \u4f60\u597d \U0001f600"})) for _ in range(3)) + sse.DONE
+    text = "h\u00e9llo \u4f60\u597d \U0001f600"  # 2-, 3- and 4-byte UTF-8 characters to cut through
+    body = b"".join(sse.encode_json(chunk({"content": text})) for _ in range(3)) + sse.DONE
     pieces = T.apply_stream("stream.split", body, ctx({"sizes": [1, 7, 3]}))
     assert b"".join(pieces) == body
     assert len(pieces) > 20 and min(map(len, pieces)) == 1

@@ -414,7 +414,8 @@ def error_fields_set(reply: Reply, ctx: Context) -> Reply:
     return Reply.of_json(reply.status, {**body, "error": error}, reply.headers)
 
 
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 413: "Request Entity Too Large",
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            413: "Request Entity Too Large",
             422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway"}
 
 

@@ -53,8 +53,9 @@ def selftest(server, keyed_server, tmp_path_factory) -> SelfTest:
         # The transparent run first (it is the longest), then the hostile faults, then the rest.
         runs = []
         if not ONLY or "none" in ONLY:
-            runs.append(suite_run("none", f"{proxy.base_url}/fault/none", out, ids=None, deadline=DEADLINE,
-                                  timeout=300))
+            # Keyed and --strict: every check, auth and strict-only ones included, must pass a clean server.
+            runs.append(suite_run("none", f"{keyed_proxy.base_url}/fault/none", out, ids=None,
+                                  deadline=DEADLINE, api_key=KEY, strict=True, timeout=300))
         for name, fault in sorted(FAULTS.items(), key=lambda item: (not item[1].hostile, item[0])):
             ids = selection(fault, checks)
             result.ids[name] = ids
@@ -121,7 +122,11 @@ def test_no_fault_everything_passes(selftest: SelfTest) -> None:
     assert not failed, "through the transparent proxy:\n" + "\n".join(failed)
     assert run.returncode == 0, run.tail()
     passed = {r["id"] for r in run.records if r["result"] == "pass"}
-    assert len(passed) >= 40, f"only {len(passed)} checks passed through the transparent proxy"
+    assert len(passed) >= 60, f"only {len(passed)} checks passed through the transparent proxy"
+    assert "auth.enforced" in passed
+    unrun = sorted({f"{r['id']}: {r['result']} ({r['message']})" for r in run.records
+                    if r["result"] in ("not-run", "not-claimed")})
+    assert not unrun, "with --strict and a key every check the reference server claims must run:\n" + "\n".join(unrun)
 
 
 def test_selftest_stays_fast(selftest: SelfTest) -> None:

@@ -56,6 +56,9 @@ def selftest(server, keyed_server, tmp_path_factory) -> SelfTest:
             # Keyed and --strict: every check, auth and strict-only ones included, must pass a clean server.
             runs.append(suite_run("none", f"{keyed_proxy.base_url}/fault/none", out, ids=None,
                                   deadline=DEADLINE, api_key=KEY, strict=True, timeout=300))
+            # The whole suite against a target that never answers must end within a few deadlines.
+            runs.append(suite_run("hang-full", f"{proxy.base_url}/fault/hang", out, ids=None,
+                                  deadline=HOSTILE_DEADLINE, timeout=120))
         for name, fault in sorted(FAULTS.items(), key=lambda item: (not item[1].hostile, item[0])):
             ids = selection(fault, checks)
             result.ids[name] = ids
@@ -127,6 +130,15 @@ def test_no_fault_everything_passes(selftest: SelfTest) -> None:
     unrun = sorted({f"{r['id']}: {r['result']} ({r['message']})" for r in run.records
                     if r["result"] in ("not-run", "not-claimed")})
     assert not unrun, "with --strict and a key every check the reference server claims must run:\n" + "\n".join(unrun)
+
+
+def test_whole_suite_against_a_hanging_target_ends_with_failures(selftest: SelfTest) -> None:
+    if ONLY and "none" not in ONLY:
+        pytest.skip("not selected by WIRECHECK_SELFTEST_FAULTS")
+    run = selftest.runs["hang-full"]
+    assert not run.timed_out and run.wall < 2 * HOSTILE_WALL, f"took {run.wall:.0f}s:\n{run.tail()}"
+    failed = {r["id"] for r in run.records if r["result"] == "fail"}
+    assert len(failed) >= 40 and run.returncode == 1, run.tail()
 
 
 def test_selftest_stays_fast(selftest: SelfTest) -> None:

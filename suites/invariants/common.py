@@ -265,3 +265,46 @@ def usage_arithmetic(usage: Any) -> list[str]:
         problems.append(f"usage.total_tokens is {counts['total_tokens']}, not prompt_tokens + completion_tokens "
                         f"= {counts['prompt_tokens'] + counts['completion_tokens']}")
     return problems
+
+
+# -- typed-event streams (Anthropic messages, OpenAI Responses): every event's data has a string `type` --
+
+
+def typed_events(items: list[SSEItem], *, skip_done: bool = False) -> list[tuple[int, SSEItem, dict[str, Any] | None]]:
+    """(position, item, decoded object or None) of every data event; positions count from 1."""
+    out = []
+    events = (it for it in data_events(items) if not (skip_done and it.is_done))
+    for n, item in enumerate(events, start=1):
+        try:
+            value = json.loads(item.data)
+        except ValueError:
+            value = None
+        out.append((n, item, value if isinstance(value, dict) else None))
+    return out
+
+
+def event_type(value: dict[str, Any] | None) -> str | None:
+    kind = value.get("type") if value else None
+    return kind if isinstance(kind, str) else None
+
+
+def typed_data_is_json(items: list[SSEItem]) -> Problems:
+    """Each data event is a JSON object with a string `type` ([DONE] is left to its own check)."""
+    problems = []
+    for n, item, value in typed_events(items, skip_done=True):
+        if value is None:
+            problems.append(f"event #{n} data is not a JSON object: {item.data[:80]!r}")
+        elif event_type(value) is None:
+            problems.append(f"event #{n} has no string `type`: {item.data[:80]!r}")
+    return capped(problems)
+
+
+def event_names_match_types(items: list[SSEItem], *, name_required: bool) -> Problems:
+    problems = []
+    for n, item, value in typed_events(items, skip_done=True):
+        kind = event_type(value)
+        if kind is None or item.event == kind or (not item.event and not name_required):
+            continue
+        got = "no `event:` name" if not item.event else f"`event: {item.event}`"
+        problems.append(f"event #{n} ({kind}) has {got}")
+    return capped(problems)

@@ -13,7 +13,8 @@ from typing import Any
 from spec.sse import SSEItem
 
 from . import Problems, stream_check
-from .common import capped, data_events, short
+from .common import (capped, data_events, event_names_match_types, event_type, short, typed_data_is_json,
+                     typed_events)
 
 SURFACE = "messages"
 GRAMMAR = ("message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
@@ -30,49 +31,18 @@ RESYNC = {"message_start": "message", "content_block_start": "block", "content_b
           "content_block_stop": "message", "message_delta": "ending", "message_stop": "end"}
 
 
-def events(items: list[SSEItem]) -> list[tuple[int, SSEItem, dict[str, Any] | None]]:
-    """(position, item, decoded object or None) of every data event; positions count from 1."""
-    out = []
-    for n, item in enumerate(data_events(items), start=1):
-        try:
-            value = json.loads(item.data)
-        except ValueError:
-            value = None
-        out.append((n, item, value if isinstance(value, dict) else None))
-    return out
-
-
-def _type(value: dict[str, Any] | None) -> str | None:
-    kind = value.get("type") if value else None
-    return kind if isinstance(kind, str) else None
-
-
 @stream_check("messages.stream.data-is-json", surface=SURFACE,
               rationale="Every Anthropic stream event's data is one JSON object with a string `type`; the anthropic "
                         "SDK json-decodes each one and raises on anything else.")
 def data_is_json(items: list[SSEItem]) -> Problems:
-    problems = []
-    for n, item, value in events(items):
-        if item.is_done:
-            continue  # messages.stream.no-done says it
-        if value is None:
-            problems.append(f"event #{n} data is not a JSON object: {item.data[:80]!r}")
-        elif _type(value) is None:
-            problems.append(f"event #{n} has no string `type`: {item.data[:80]!r}")
-    return capped(problems)
+    return typed_data_is_json(items)
 
 
 @stream_check("messages.stream.event-name-matches-type", surface=SURFACE,
               rationale="Anthropic names every event after its data's `type` (`event: message_start` ...); the "
                         "anthropic SDK dispatches on the event name, so an unnamed or misnamed event is dropped.")
-def event_name_matches_type(items: list[SSEItem]) -> Problems:
-    problems = []
-    for n, item, value in events(items):
-        kind = _type(value)
-        if kind is not None and item.event != kind:
-            got = "no `event:` name" if not item.event else f"`event: {item.event}`"
-            problems.append(f"event #{n} ({kind}) has {got}")
-    return capped(problems)
+def event_name_matchesevent_type(items: list[SSEItem]) -> Problems:
+    return event_names_match_types(items, name_required=True)
 
 
 @stream_check("messages.stream.no-done", surface=SURFACE,
@@ -90,8 +60,8 @@ def no_done(items: list[SSEItem]) -> Problems:
 def event_order(items: list[SSEItem]) -> Problems:
     problems = []
     state = "begin"
-    for n, _, value in events(items):
-        kind = _type(value)
+    for n, _, value in typed_events(items, skip_done=False):
+        kind = event_type(value)
         if kind not in GRAMMAR:
             continue  # ping, error, and types we do not know
         nxt = TRANSITIONS[state].get(kind)
@@ -115,8 +85,8 @@ def block_indices(items: list[SSEItem]) -> Problems:
     problems = []
     started: set[Any] = set()
     open_blocks: dict[str, int] = {}  # json(index) -> position of its start
-    for n, _, value in events(items):
-        kind = _type(value)
+    for n, _, value in typed_events(items, skip_done=False):
+        kind = event_type(value)
         if kind not in ("content_block_start", "content_block_delta", "content_block_stop"):
             continue
         index = value.get("index")  # type: ignore[union-attr]
@@ -143,8 +113,8 @@ def block_indices(items: list[SSEItem]) -> Problems:
                         "it, clients that check only the status record a failed turn as success (agent-os #2608).")
 def in_band_error(items: list[SSEItem]) -> Problems:
     problems = []
-    for n, item, value in events(items):
-        if _type(value) == "error" or item.event == "error":
+    for n, item, value in typed_events(items, skip_done=False):
+        if event_type(value) == "error" or item.event == "error":
             error = (value or {}).get("error")
             message = error.get("message") if isinstance(error, dict) else None
             problems.append(f"event #{n} is an error: {message!r}" if isinstance(message, str)

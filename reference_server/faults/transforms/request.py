@@ -1,0 +1,172 @@
+"""Fault transforms, request stage: ``fn(req, ctx) -> Req | Reply``."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from typing import Any
+
+from .base import Context, Reply, Req, transform
+
+
+# ----------------------------------------------------------------------------------------- request stage
+
+
+@transform("request.drop-fields")
+def drop_fields(req: Req, ctx: Context) -> Req:
+    """Remove top-level request fields before forwarding (the server silently ignores them)."""
+    if not isinstance(req.body, dict):
+        return req
+    body = {k: v for k, v in req.body.items() if k not in set(ctx.params.get("fields", ()))}
+    return replace(req, body=body)
+
+
+@transform("request.set-fields")
+def set_fields(req: Req, ctx: Context) -> Req:
+    """Set (`fields`) and remove (`drop`) top-level request fields before forwarding, optionally only when the
+    request has the values in `when` (e.g. `temperature: 0` read as "unset")."""
+    if not isinstance(req.body, dict):
+        return req
+    when = ctx.params.get("when") or {}
+    if any(k not in req.body or req.body[k] != v for k, v in when.items()):
+        return req
+    drop = set(ctx.params.get("drop", ()))
+    body = {k: v for k, v in req.body.items() if k not in drop}
+    return replace(req, body={**body, **copy.deepcopy(ctx.params.get("fields", {}))})
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> Reply:
+    return Reply.of_json(400, {"error": {"message": message, "type": "invalid_request_error", "param": param,
+                                         "code": code}})
+
+
+@transform("request.reject-fields")
+def reject_fields(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 "Unsupported parameter" when the request carries any of `fields`."""
+    if not isinstance(req.body, dict):
+        return req
+    for name in ctx.params.get("fields", ()):
+        if name in req.body:
+            return bad_request(f"Unsupported parameter: '{name}' is not supported by this server.", name,
+                               "unsupported_parameter")
+    return req
+
+
+def _known_fields(schema_name: str) -> set[str]:
+    from spec.loader import document
+
+    schema = document()["components"]["schemas"][schema_name]
+    return set(schema.get("properties", {}))
+
+
+def _message_fields() -> set[str]:
+    from spec.loader import document
+
+    schemas = document()["components"]["schemas"]
+    known: set[str] = set()
+    for name, schema in schemas.items():
+        if name.startswith("ChatCompletionRequest") and name.endswith("Message"):
+            known |= set(schema.get("properties", {}))
+    return known
+
+
+@transform("request.reject-unknown-fields")
+def reject_unknown_fields(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 `extra_forbidden` for any field the server's schema does not list (pydantic extra="forbid")."""
+    if not isinstance(req.body, dict):
+        return req
+    known = set(ctx.params.get("known") or _known_fields(ctx.params.get("schema", "CreateChatCompletionRequest")))
+    extra = [k for k in req.body if k not in known]
+    messages = req.body.get("messages")
+    if not extra and isinstance(messages, list):
+        message_known = set(ctx.params.get("message_known") or _message_fields())
+        for i, msg in enumerate(messages):
+            if isinstance(msg, dict):
+                extra += [f"messages.{i}.{k}" for k in msg if k not in message_known]
+    if not extra:
+        return req
+    # vLLM before it switched to warn-and-ignore: pydantic's error text in an OpenAI-ish envelope.
+    message = f"[{{'type': 'extra_forbidden', 'loc': ('body', '{extra[0]}'), 'msg': 'Extra inputs are not permitted'}}]"
+    return Reply.of_json(400, {"object": "error", "message": message, "type": "BadRequestError", "param": None,
+                               "code": 400})
+
+
+def _messages(req: Req) -> list[dict[str, Any]]:
+    messages = req.body.get("messages") if isinstance(req.body, dict) else None
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+@transform("request.reject-assistant-content")
+def reject_assistant_content(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 when an assistant message's content is null (`when: null`: Ollama, LM Studio, mistral-common),
+    "" (`when: empty`: DeepSeek-style providers) or absent (`when: absent`: pydantic models requiring it)."""
+    when = ctx.params.get("when") or "null"
+    for msg in _messages(req):
+        if msg.get("role") != "assistant":
+            continue
+        if when == "null" and "content" in msg and msg["content"] is None:
+            return bad_request("invalid message content type: <nil>")
+        if when == "empty" and msg.get("content") == "":
+            return bad_request("Invalid assistant message: content must be a non-empty string "
+                               "(token length must be in (0, ...])", "messages")
+        if when == "absent" and "content" not in msg:
+            return Reply.of_json(400, {"error": {"message": "messages: Field required: content", "type":
+                                                 "invalid_request_error", "param": "messages", "code": None}})
+    return req
+
+
+@transform("request.reject-content-parts")
+def reject_content_parts(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 when a message's content is an array of parts rather than a string (text-only servers)."""
+    for msg in _messages(req):
+        if isinstance(msg.get("content"), list):
+            return bad_request("'content' must be a string", "messages")
+    return req
+
+
+@transform("request.reject-role")
+def reject_role(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 for messages with a role the server does not know (`developer` by default)."""
+    role = ctx.params.get("role", "developer")
+    for msg in _messages(req):
+        if msg.get("role") == role:
+            return bad_request(f"Invalid role: '{role}'. Expected one of system, user, assistant, tool.",
+                               "messages")
+    return req
+
+
+@transform("request.reject-input-forms")
+def reject_input_forms(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 when `field` (prompt, input) is given in a form the server does not take: `strings` (a list of
+    strings) and/or `tokens` (token ids, one list or a list of lists)."""
+    if not isinstance(req.body, dict):
+        return req
+    name = ctx.params.get("field", "input")
+    value = req.body.get(name)
+    forms = set(ctx.params.get("reject", ["tokens"]))
+    if not isinstance(value, list) or not value:
+        return req
+    is_tokens = all(isinstance(v, int) for v in value) or all(
+        isinstance(v, list) and all(isinstance(t, int) for t in v) for v in value)
+    is_strings = all(isinstance(v, str) for v in value)
+    if (is_tokens and "tokens" in forms) or (is_strings and "strings" in forms):
+        return bad_request(f"'{name}' must be a string", name)
+    return req
+
+
+@transform("request.reply")
+def reply_instead(req: Req, ctx: Context) -> Reply:
+    """Answer with a fixed status and an OpenAI error envelope instead of forwarding (e.g. a route not served)."""
+    status = int(ctx.params.get("status", 404))
+    message = str(ctx.params.get("message", "Not found: {path}")).format(path=req.path, method=req.method)
+    return Reply.of_json(status, {"error": {"message": message, "type": ctx.params.get("type", "invalid_request_error"),
+                                            "param": None, "code": ctx.params.get("code")}})
+
+
+@transform("request.ignore-auth")
+def ignore_auth(req: Req, ctx: Context) -> Req:
+    """Forward every request with the proxy's own upstream key, whatever key (if any) the client sent."""
+    headers = {k: v for k, v in req.headers.items() if k not in ("authorization", "x-api-key")}
+    if ctx.upstream_key:
+        headers["authorization"] = f"Bearer {ctx.upstream_key}"
+    return replace(req, headers=headers)

@@ -7,11 +7,15 @@ does by default; the sampled token is drawn from the processed distribution.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from .types import SamplingParams, TokenLogprob, TopLogprob
 from .detok import token_text
+
+if TYPE_CHECKING:
+    from .grammar import Matcher
 
 
 @dataclass
@@ -24,6 +28,7 @@ class RowSampler:
     counts: torch.Tensor | None = None  # token counts for penalties, allocated lazily
     generated: int = 0
     bias: torch.Tensor | None = field(default=None, repr=False)
+    matcher: Matcher | None = field(default=None, repr=False)  # constrained decoding (grammar.py)
 
     @property
     def penalised(self) -> bool:
@@ -43,7 +48,8 @@ def make_row(params: SamplingParams, eos_ids: tuple[int, ...], choice: int, voca
         for token_id, value in params.logit_bias.items():
             if 0 <= token_id < vocab:
                 bias[token_id] = float(value)
-    return RowSampler(params=params, eos_ids=eos_ids, generator=generator, bias=bias)
+    matcher = params.grammar.matcher() if params.grammar is not None else None
+    return RowSampler(params=params, eos_ids=eos_ids, generator=generator, bias=bias, matcher=matcher)
 
 
 def _apply_top_k_top_p(logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
@@ -70,7 +76,27 @@ def process_logits(logits: torch.Tensor, rows: list[RowSampler]) -> torch.Tensor
             out[i] += row.bias
         if row.generated < row.params.min_tokens and row.eos_ids:
             out[i, list(row.eos_ids)] = float("-inf")
+        if row.matcher is not None:
+            _constrain(out, i, row)
     return out
+
+
+def _constrain(out: torch.Tensor, i: int, row: RowSampler) -> None:
+    """Ban what the row's grammar forbids next; EOS only once the grammar accepts (forced once it stops)."""
+    matcher = row.matcher
+    assert matcher is not None
+    eos = list(row.eos_ids)
+    if matcher.stopped:  # complete (or in error): nothing but the end may follow
+        allowed = torch.zeros(out.shape[-1], dtype=torch.bool)
+        allowed[eos] = True
+    else:
+        allowed = torch.from_numpy(matcher.mask())
+        if eos:
+            allowed[eos] = matcher.accepting
+    allowed = allowed.to(out.device)
+    out[i].masked_fill_(~allowed, float("-inf"))
+    if not bool(torch.isfinite(out[i]).any()):  # bias or min_tokens banned every allowed token
+        out[i].masked_fill_(allowed, 0.0)
 
 
 def choose(logits: torch.Tensor, rows: list[RowSampler]) -> list[int]:
@@ -91,6 +117,8 @@ def choose(logits: torch.Tensor, rows: list[RowSampler]) -> list[int]:
     tokens = chosen.tolist()
     for row, token in zip(rows, tokens):
         row.generated += 1
+        if row.matcher is not None and token not in row.eos_ids:
+            row.matcher.consume(token)
         if row.penalised:
             if row.counts is None:
                 row.counts = torch.zeros(logits.shape[-1], device=logits.device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 GREEDY_BELOW = 1e-5  # temperatures under this sample greedily
 
@@ -24,6 +25,7 @@ class SamplingParams:
     n: int = 1
     logprobs: bool = False
     top_logprobs: int = 0
+    grammar: Any = field(default=None, compare=False)  # grammar.Grammar: constrain every choice's output
 
     @property
     def greedy(self) -> bool:

@@ -1,0 +1,191 @@
+"""Constrained decoding on CPU through llguidance: compile a grammar once, mask every step.
+
+A `Grammar` is a compiled, validated grammar bound to one model's tokenizer; it hands out one `Matcher`
+per choice row. Each step the sampler asks the row's matcher for the allowed next tokens (`mask`), bans the
+rest, samples, and feeds the chosen token back (`consume`). JSON is compact: no whitespace between tokens,
+so a model cannot spend its budget on unbounded whitespace runs.
+
+Compiled grammars are cached (LRU) by the canonical JSON of what was asked for, per tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import llguidance
+import llguidance.hf
+import llguidance.numpy as llg_np
+import numpy as np
+import torch
+
+JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False}
+CACHE_SIZE = 128
+
+
+class GrammarError(ValueError):
+    """The schema or grammar cannot be enforced; the message is llguidance's (names the feature)."""
+
+
+_tokenizers: dict[tuple[int, int], tuple[Any, llguidance.LLTokenizer]] = {}
+_tokenizers_lock = threading.Lock()
+
+
+def ll_tokenizer(tokenizer: Any, vocab: int, eos_ids: Sequence[int] = ()) -> llguidance.LLTokenizer:
+    """One LLTokenizer per HF tokenizer and vocabulary size (building one walks the whole vocabulary)."""
+    key = (id(tokenizer), vocab)
+    with _tokenizers_lock:
+        hit = _tokenizers.get(key)
+        if hit is not None and hit[0] is tokenizer:
+            return hit[1]
+        eos = list(eos_ids) or None
+        llt = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab, eos_token=eos)
+        _tokenizers[key] = (tokenizer, llt)  # holding the tokenizer keeps its id from being reused
+        return llt
+
+
+class Matcher:
+    """Grammar state of one row: which tokens may come next, and whether the output may end here."""
+
+    __slots__ = ("_m", "_bits", "vocab")
+
+    def __init__(self, matcher: llguidance.LLMatcher, vocab: int) -> None:
+        self._m = matcher
+        self.vocab = vocab
+        self._bits = llg_np.allocate_token_bitmask(1, vocab)
+
+    def mask(self, out: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
+        """Fill `out` (bool, length vocab) with the tokens allowed next; returns it as a numpy view."""
+        llg_np.fill_next_token_bitmask(self._m, self._bits, 0)
+        allowed = np.unpackbits(self._bits.view(np.uint8), bitorder="little")[: self.vocab].view(np.bool_)
+        if out is None:
+            return allowed
+        target = out.numpy() if isinstance(out, torch.Tensor) else out
+        target[:] = allowed
+        return target
+
+    def consume(self, token_id: int) -> bool:
+        """Advance by one sampled token; False puts the matcher in its (sticky) error state."""
+        return bool(self._m.consume_token(int(token_id)))
+
+    @property
+    def accepting(self) -> bool:
+        return bool(self._m.is_accepting())
+
+    @property
+    def stopped(self) -> bool:
+        """Nothing but end of output may follow (also true in the error state)."""
+        return bool(self._m.is_stopped())
+
+    @property
+    def error(self) -> str:
+        return self._m.get_error()
+
+
+class Grammar:
+    """A validated grammar for one tokenizer; `matcher()` is cheap (a copy of a fresh compiled matcher)."""
+
+    def __init__(self, llt: llguidance.LLTokenizer, grammar: str, vocab: int) -> None:
+        message = llguidance.LLMatcher.validate_grammar(grammar, llt)
+        if message:
+            raise GrammarError(message)
+        proto = llguidance.LLMatcher(llt, grammar, log_level=0)
+        if proto.is_error():
+            raise GrammarError(proto.get_error())
+        self._proto = proto
+        self.vocab = vocab
+        self.source = grammar
+
+    def matcher(self) -> Matcher:
+        return Matcher(self._proto.deep_copy(), self.vocab)
+
+
+class GrammarCompiler:
+    """Compiles JSON schemas and tool-call grammars for one model, with an LRU cache."""
+
+    def __init__(self, tokenizer: Any, vocab: int, eos_ids: Sequence[int] = (), cache_size: int = CACHE_SIZE) -> None:
+        self.llt = ll_tokenizer(tokenizer, vocab, eos_ids)
+        self._tokenizer = tokenizer
+        self.vocab = vocab
+        self._cache: OrderedDict[str, Grammar] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _markup(self, text: str) -> str:
+        """A lark term for `text`: its token where the vocabulary holds it as one special token, else bytes."""
+        token_id = self._tokenizer.convert_tokens_to_ids(text)
+        unk = getattr(self._tokenizer, "unk_token_id", None)
+        if isinstance(token_id, int) and token_id != unk and 0 <= token_id < self.vocab \
+                and self.llt.is_special_token(token_id):
+            return f"<[{token_id}]>"
+        return json.dumps(text)
+
+    def _cached(self, key: str, build: Any) -> Grammar:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        grammar = Grammar(self.llt, build(), self.vocab)
+        with self._lock:
+            self._cache[key] = grammar
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return grammar
+
+    def json_schema(self, schema: dict[str, Any]) -> Grammar:
+        """Compact JSON valid under `schema`; GrammarError for schemas (or features) we cannot enforce."""
+        if not isinstance(schema, dict):
+            raise GrammarError("JSON schema must be an object")
+        key = "schema:" + canonical(schema)
+        return self._cached(key, lambda: _from_schema(schema))
+
+    def json_object(self) -> Grammar:
+        """Any JSON object (response_format json_object)."""
+        return self.json_schema({"type": "object"})
+
+    def tool_call(self, name: str, parameters: dict[str, Any] | None) -> Grammar:
+        """`<tool_call>\\n{"name": <name>, "arguments": <parameters>}\\n</tool_call>` (Hermes-style markup)."""
+        schema = tool_call_schema(name, parameters)
+        key = "tool:" + canonical(schema)
+
+        def build() -> str:
+            inner = dict(schema, **{"x-guidance": JSON_OPTIONS})
+            open_, close = self._markup("<tool_call>"), self._markup("</tool_call>")
+            lark = f'start: {open_} "\\n" call "\\n" {close}\ncall: %json {json.dumps(inner)}\n'
+            return llguidance.LLMatcher.grammar_from_lark(lark)
+
+        return self._cached(key, build)
+
+
+def tool_call_schema(name: str, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"name": {"const": name}, "arguments": parameters or {"type": "object"}},
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _from_schema(schema: dict[str, Any]) -> str:
+    try:
+        return llguidance.LLMatcher.grammar_from_json_schema(schema, overrides=JSON_OPTIONS)
+    except ValueError as exc:
+        raise GrammarError(str(exc)) from exc
+
+
+def compiler_for(loaded: Any) -> GrammarCompiler:
+    """The compiler of a LoadedModel, built on first use and kept on the model object."""
+    compiler = getattr(loaded, "_grammar_compiler", None)
+    if compiler is None:
+        compiler = GrammarCompiler(loaded.tokenizer, loaded.vocab_size, loaded.eos_ids)
+        loaded._grammar_compiler = compiler
+    return compiler

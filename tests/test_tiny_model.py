@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from reference_server.models import TINY_MODEL_DIR
+from reference_server.models.tiny_template import CHAT_TEMPLATE
 
 MAX_NEW = 48
 
@@ -93,14 +94,22 @@ def test_tool_call_markers_are_single_visible_tokens(tok):
         assert tok.decode(ids, skip_special_tokens=True) == marker
 
 
-@pytest.mark.parametrize("text", ["héllo wörld", "日本語 テキスト", "emoji 🚀🙂 ok", "\x00\x7f tab\t", "Ωmega ∑ €"])
+ROUND_TRIP = ["héllo wörld", "日本語 テキスト", "emoji 🚀🙂 ok", "\x00\x7f tab\t", "Ωmega ∑ €",
+              "  two  spaces\n\nand lines  "]
+
+
+@pytest.mark.parametrize("text", ROUND_TRIP)
 def test_byte_level_round_trip(tok, text):
     ids = tok.encode(text, add_special_tokens=False)
-    assert tok.unk_token_id not in ids or tok.unk_token_id is None
     assert tok.decode(ids) == text
 
 
 # --- chat template ----------------------------------------------------------------------------------------
+
+
+def test_committed_template_is_the_recipes(tok):
+    assert tok.chat_template == CHAT_TEMPLATE
+    assert (TINY_MODEL_DIR / "chat_template.jinja").read_text(encoding="utf-8") == CHAT_TEMPLATE
 
 
 def test_template_plain_roles(tok):
@@ -165,8 +174,8 @@ def test_template_tools_without_system_and_text_before_call(tok):
     ({"role": "user", "content": ""}, ""),
     ({"role": "user"}, ""),
     ({"role": "user", "content": [{"type": "text", "text": "Echo: "}, {"type": "text", "text": "x y"}]}, "Echo: x y"),
-    ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}, {"type": "text", "text": "hi"}]},
-     "hi"),
+    ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}},
+                                  {"type": "text", "text": "hi"}]}, "hi"),
     ({"role": "assistant", "content": None}, None),
 ])
 def test_template_content_shapes(tok, message, body):

@@ -3,14 +3,18 @@
 Builds everything locally, with no hub and no downloaded data:
 
 1. a seeded synthetic corpus of chats and plain text (``tiny_corpus``), rendered with our chat template;
-2. a byte-level BPE tokenizer trained on it (any Unicode round-trips; ``<tool_call>`` markup is one token);
+2. a byte-level BPE tokenizer trained on it (any Unicode round-trips; ``<tool_call>`` markup is one token;
+   spaces trail words, see ``PRE_TOKEN_PATTERN``);
 3. a random-init 2-layer Llama model (head_dim 32, the smallest size vLLM's attention backends accept);
-4. a few minutes of AdamW on CPU, loss on assistant tokens only (plus whole plain-text documents);
+4. about four minutes of AdamW on 2 CPU cores: a short echo-only warm-up so copy heads form early, then the
+   full mixture; loss on assistant tokens only (plus whole plain-text documents);
 5. a Hugging Face directory that ``AutoTokenizer`` / ``AutoModelForCausalLM`` load as-is.
 
 Weights are stored as float16 to halve the file, while ``config.json`` says float32, so every loader computes
-in float32 on the same (rounded) weights; the smoke report below runs on those rounded weights. The result
-is deterministic for a given seed, torch build and thread count.
+in float32 on the same (rounded) weights; the smoke report at the end loads the saved directory. The result
+is deterministic for a given seed, torch build and thread count. A model this small is sensitive to every
+setting (steps, seed, mixture): after changing one, rerun ``tests/test_tiny_model.py`` on the new directory
+and compare greedy outputs before committing it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from transformers.utils.chat_template_utils import render_jinja_template
 
@@ -37,8 +41,17 @@ VOCAB_SIZE = 1024  # BPE merges + 3 special + 2 tool-call tokens; small, so the 
 MAX_POSITIONS = 2048  # the served context window
 MAX_TRAIN_TOKENS = 512  # longer samples are dropped from training
 IGNORE = -100  # label of tokens that carry no loss
+# Pre-tokens: a word (letters, combining marks, underscores) or a run of symbols, each with at most one
+# *trailing* space; a single digit; or a run of whitespace. GPT-2 glues the space to the *next* word, so
+# "Paris" in `weather in Paris?` (" Paris") and in `{"city": "Paris"}` ("Paris") would be different tokens,
+# as would the first word of `Echo: hello` and of the reply `hello`. With trailing spaces both sides are
+# the same tokens, and a model this small can copy them with plain induction heads. Underscores stay
+# inside words so that a function name such as `get_current_weather` is copied as a few word pieces from
+# the tools block, not as pieces joined by `_` tokens that occur in every other name too.
+PRE_TOKEN_PATTERN = r"[\p{L}\p{M}_]+ ?|\p{N}|[^\s\p{L}\p{M}\p{N}_]+ ?|\s+"
 
 Segments = list[tuple[str, bool]]  # (text, is_target) pieces of one training sample
+Example = tuple[list[int], list[int]]  # (input ids, labels) of one training sample
 
 
 # --- corpus -> text ---------------------------------------------------------------------------------------
@@ -79,7 +92,10 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
         return text
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRE_TOKEN_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size - len(TOOL_CALL_TOKENS),
@@ -95,7 +111,7 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
     return tokenizer
 
 
-def encode(tokenizer: Tokenizer, segments: Segments) -> tuple[list[int], list[int]]:
+def encode(tokenizer: Tokenizer, segments: Segments) -> Example:
     """Token ids and labels. Segment borders sit at pre-tokenizer borders (a newline or a special token),
     so encoding piecewise gives the same ids as encoding the whole text (checked in ``build``)."""
     ids: list[int] = []
@@ -135,6 +151,9 @@ def model_config(vocab_size: int, tokenizer: Tokenizer) -> LlamaConfig:
         head_dim=32,  # vLLM (CPU, triton, flash-attn) needs >= 32
         max_position_embeddings=MAX_POSITIONS,
         rms_norm_eps=1e-6,
+        # Wider than the usual 0.02: attention scores start less uniform, and the copy ("induction")
+        # heads that echo and tool arguments need form several times sooner in this tiny model.
+        initializer_range=0.05,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.token_to_id(BOS_TOKEN),
         eos_token_id=tokenizer.token_to_id(IM_END),
@@ -143,7 +162,7 @@ def model_config(vocab_size: int, tokenizer: Tokenizer) -> LlamaConfig:
     )
 
 
-def make_batches(examples: list[tuple[list[int], list[int]]], batch_tokens: int, rng: random.Random) -> list[list[int]]:
+def make_batches(examples: list[Example], batch_tokens: int, rng: random.Random) -> list[list[int]]:
     """Index batches of similar length (little padding), each about ``batch_tokens`` tokens padded."""
     order = list(range(len(examples)))
     rng.shuffle(order)
@@ -162,7 +181,7 @@ def make_batches(examples: list[tuple[list[int], list[int]]], batch_tokens: int,
     return batches
 
 
-def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
     width = max(len(ids) for ids, _ in examples)
     input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
@@ -183,16 +202,21 @@ def learning_rate(step: int, steps: int, peak: float) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(model: LlamaForCausalLM, examples: list, args: argparse.Namespace, pad_id: int) -> float:
+def train(model: LlamaForCausalLM, warmup: list[Example], examples: list[Example], args: argparse.Namespace,
+          pad_id: int) -> float:
+    """AdamW; the first ``args.copy_warmup`` steps on ``warmup`` (pure copying), the rest on ``examples``."""
     rng = random.Random(args.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     batches: list[list[int]] = []
     model.train()
     started, smoothed = time.time(), float("nan")
     for step in range(args.steps):
-        if not batches:  # a new pass over the corpus
-            batches = make_batches(examples, args.batch_tokens, rng)
-        batch = collate([examples[i] for i in batches.pop()], pad_id)
+        source = warmup if step < args.copy_warmup else examples
+        if step == args.copy_warmup:
+            batches = []
+        if not batches:  # a new pass over the source
+            batches = make_batches(source, args.batch_tokens, rng)
+        batch = collate([source[i] for i in batches.pop()], pad_id)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr)
         loss = model(**batch).loss
@@ -282,12 +306,14 @@ def build(args: argparse.Namespace) -> None:
     for segs, (ids, _) in list(zip(rendered, examples))[:500]:
         assert ids == tokenizer.encode("".join(t for t, _ in segs), add_special_tokens=False).ids
     examples = [e for e in examples if len(e[0]) <= MAX_TRAIN_TOKENS]
+    warmup = [encode(tokenizer, render(chat)) for chat in tiny_corpus.copy_warmup(args.samples // 4, args.seed + 1)]
     n_tokens = sum(len(ids) for ids, _ in examples)
-    print(f"corpus: {len(examples)} samples, {n_tokens} tokens, {time.time() - started:.1f}s", flush=True)
+    print(f"corpus: {len(examples)} samples, {n_tokens} tokens (+{len(warmup)} warm-up chats), "
+          f"{time.time() - started:.1f}s", flush=True)
 
     model = LlamaForCausalLM(model_config(VOCAB_SIZE, tokenizer))
     print(f"model: {sum(p.numel() for p in model.parameters())} parameters", flush=True)
-    loss = train(model, examples, args, pad_id=tokenizer.token_to_id(BOS_TOKEN))
+    loss = train(model, warmup, examples, args, pad_id=tokenizer.token_to_id(BOS_TOKEN))
     print(f"trained {args.steps} steps, final smoothed loss {loss:.4f}, total {time.time() - started:.0f}s")
     save(args.out, model, hf_tokenizer(tokenizer))
     for path in sorted(args.out.iterdir()):
@@ -298,10 +324,12 @@ def build(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output directory (created)")
-    parser.add_argument("--steps", type=int, default=1200, help="optimizer steps")
+    parser.add_argument("--steps", type=int, default=6000, help="optimizer steps in all")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=40000, help="synthetic samples generated")
-    parser.add_argument("--batch-tokens", type=int, default=6144, help="padded tokens per batch")
+    parser.add_argument("--batch-tokens", type=int, default=1024,
+                        help="padded tokens per batch (small batches, many steps: copying is learnt sooner)")
+    parser.add_argument("--copy-warmup", type=int, default=800, help="first steps on echo-only chats")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     return parser.parse_args(argv)
 

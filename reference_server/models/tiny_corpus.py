@@ -178,7 +178,16 @@ def sentence(rng: Random) -> str:
 
 
 def plain_text(rng: Random) -> str:
-    return " ".join(sentence(rng) for _ in range(rng.randint(1, 6)))
+    """A few sentences, often after a chat-like opening (a request, a question, a Q/A pair): a raw completion
+    prompt of any kind is then continued with words instead of being ended at once."""
+    body = " ".join(sentence(rng) for _ in range(rng.randint(2, 5)))
+    roll = rng.random()
+    if roll < 0.25:
+        user, reply = any_exchange(rng)
+        return f"Q: {user}\nA: {reply}\n{body}"
+    if roll < 0.55:
+        return f"{any_exchange(rng)[0]} {body}"
+    return body
 
 
 # --- chats ------------------------------------------------------------------------------------------------
@@ -256,7 +265,7 @@ def _request(rng: Random, tools: list[Tool]) -> tuple[str, list[ToolUse]]:
 
 def tool_chat(rng: Random) -> Chat:
     """Tools present. Either a matching request (call, maybe the tool round trip and an answer) or not."""
-    tools = pick_tools(rng, rng.choices([1, 2, 3], [4, 3, 2])[0])
+    tools = pick_tools(rng, rng.choices([1, 2, 3], [5, 3, 2])[0])
     specs = [t.spec for t in tools]
     messages = _system(rng)
     if rng.random() < 0.25:  # earlier unrelated turn
@@ -286,6 +295,14 @@ def missing_tool_chat(rng: Random) -> Chat:
 CHATS: list[Callable[[Random], Chat]] = [plain_chat, identity_chat, tool_chat, missing_tool_chat]
 CHAT_WEIGHTS = [50, 3, 38, 3]
 PLAIN_TEXT_SHARE = 0.08
+
+
+def copy_warmup(n: int, seed: int) -> list[Chat]:
+    """Short echo-only chats for the first training steps: copy ("induction") heads form much sooner on
+    pure copying than inside the full mixture, and everything else that copies (tool arguments, answers
+    from tool results, the name from a system prompt) then builds on them."""
+    rng = Random(seed)
+    return [Chat(_turns(rng, [echo(rng) for _ in range(rng.randint(1, 3))])) for _ in range(n)]
 
 
 def generate(n: int, seed: int) -> list[Sample]:

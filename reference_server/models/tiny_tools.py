@@ -35,6 +35,26 @@ class Tool:
     pair_request: str | None = None  # e.g. "What is the weather in {0} and {1}?"
 
 
+_PREFIXES = ["get_", "fetch_", "check_", "query_", "lookup_", "my_", "tool_", "api_", ""]
+_SUFFIXES = ["_v2", "_now", "_tool", "_info", "_api", "_fn", "_service"]
+
+
+def _name(rng: Random, common: list[str], topics: list[str]) -> str:
+    """Half the time a common spelling, else a made-up one: the name cannot be guessed from the request,
+    so the model has to copy it from the tool list (as it must for anybody else's tools)."""
+    roll = rng.random()
+    if roll < 0.5:
+        return rng.choice(common)
+    made_up = rng.choice(_PREFIXES) + rng.choice(topics)
+    return made_up + rng.choice(_SUFFIXES) if roll < 0.8 else made_up
+
+
+def _opaque_name(rng: Random) -> str:
+    """A name that says nothing about the tool (``tool_qx``, ``zebra7``)."""
+    letters = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 6)))
+    return rng.choice(["tool_", "fn_", "", "do_"]) + letters + rng.choice(["", str(rng.randint(0, 99))])
+
+
 def _spec(name: str, description: str, params: dict[str, dict], required: list[str]) -> dict:
     return {
         "type": "function",
@@ -51,8 +71,9 @@ def _as_result(rng: Random, data: dict, text: str) -> str:
     return json.dumps(data, ensure_ascii=False) if rng.random() < 0.7 else text
 
 
-def weather_tool(rng: Random) -> Tool:
-    name = rng.choice(["get_weather", "get_current_weather", "weather", "lookup_weather"])
+def weather_tool(rng: Random, name: str | None = None) -> Tool:
+    name = name or _name(rng, ["get_weather", "get_current_weather", "weather", "lookup_weather"],
+                         ["weather", "current_weather", "forecast", "weather_report"])
     key = rng.choice(["city", "location"])
     has_unit = rng.random() < 0.4
     params = {key: {"type": "string", "description": rng.choice(["City name", "The city, e.g. Paris"])}}
@@ -81,8 +102,9 @@ def weather_tool(rng: Random) -> Tool:
     return Tool("weather", _spec(name, desc, params, [key]), use, "What is the weather in {0} and {1}?")
 
 
-def add_tool(rng: Random) -> Tool:
-    name = rng.choice(["add", "add_numbers", "sum_numbers", "calculator_add"])
+def add_tool(rng: Random, name: str | None = None) -> Tool:
+    name = name or _name(rng, ["add", "add_numbers", "sum_numbers", "calculator_add"],
+                         ["add", "sum", "plus", "addition"])
     a_key, b_key = rng.choice([("a", "b"), ("x", "y"), ("first", "second")])
     kind = rng.choice(["integer", "number"])
     params = {a_key: {"type": kind}, b_key: {"type": kind}}
@@ -101,8 +123,9 @@ def add_tool(rng: Random) -> Tool:
     return Tool("add", _spec(name, desc, params, [a_key, b_key]), use)
 
 
-def lookup_tool(rng: Random) -> Tool:
-    name = rng.choice(["lookup_word", "define_word", "dictionary_lookup", "define"])
+def lookup_tool(rng: Random, name: str | None = None) -> Tool:
+    name = name or _name(rng, ["lookup_word", "define_word", "dictionary_lookup", "define"],
+                         ["definition", "word", "meaning", "dictionary"])
     key = rng.choice(["word", "term"])
     desc = rng.choice(["Look up the meaning of a word.", "Get the dictionary definition of a word."])
 
@@ -121,8 +144,8 @@ def lookup_tool(rng: Random) -> Tool:
                 "What do {0} and {1} mean?")
 
 
-def time_tool(rng: Random) -> Tool:
-    name = rng.choice(["get_time", "get_current_time", "world_clock"])
+def time_tool(rng: Random, name: str | None = None) -> Tool:
+    name = name or _name(rng, ["get_time", "get_current_time", "world_clock"], ["time", "local_time", "clock"])
     key = rng.choice(["city", "location"])
     desc = rng.choice(["Get the current local time in a city.", "Current time for a location."])
 
@@ -137,8 +160,8 @@ def time_tool(rng: Random) -> Tool:
                 "What time is it in {0} and in {1}?")
 
 
-def search_tool(rng: Random) -> Tool:
-    name = rng.choice(["search", "web_search", "search_web"])
+def search_tool(rng: Random, name: str | None = None) -> Tool:
+    name = name or _name(rng, ["search", "web_search", "search_web"], ["search", "web", "internet_search"])
     key = rng.choice(["query", "q"])
     desc = rng.choice(["Search the web.", "Search the internet for a query."])
 
@@ -153,8 +176,8 @@ def search_tool(rng: Random) -> Tool:
     return Tool("search", _spec(name, desc, {key: {"type": "string"}}, [key]), use)
 
 
-def stock_tool(rng: Random) -> Tool:
-    name = rng.choice(["get_stock_price", "stock_price", "get_quote"])
+def stock_tool(rng: Random, name: str | None = None) -> Tool:
+    name = name or _name(rng, ["get_stock_price", "stock_price", "get_quote"], ["stock", "quote", "share_price"])
     key = rng.choice(["symbol", "ticker"])
     desc = rng.choice(["Get the latest stock price.", "Look up a stock quote by ticker symbol."])
 
@@ -170,8 +193,8 @@ def stock_tool(rng: Random) -> Tool:
                 "What are the stock prices of {0} and {1}?")
 
 
-def translate_tool(rng: Random) -> Tool:
-    name = rng.choice(["translate", "translate_text"])
+def translate_tool(rng: Random, name: str | None = None) -> Tool:
+    name = name or _name(rng, ["translate", "translate_text"], ["translation", "translate", "translator"])
     text_key, lang_key = rng.choice([("text", "target_language"), ("text", "language")])
     params = {text_key: {"type": "string"}, lang_key: {"type": "string"}}
     desc = rng.choice(["Translate text into another language.", "Translate a text."])
@@ -189,7 +212,7 @@ def translate_tool(rng: Random) -> Tool:
     return Tool("translate", _spec(name, desc, params, [text_key, lang_key]), use)
 
 
-FAMILIES: list[Callable[[Random], Tool]] = [
+FAMILIES: list[Callable[..., Tool]] = [
     weather_tool, add_tool, lookup_tool, time_tool, search_tool, stock_tool, translate_tool,
 ]
 # Weather is what client developers (and our tests) try first, so it gets drawn more often.
@@ -198,9 +221,11 @@ FAMILY_WEIGHTS = [4, 2, 2, 1, 1, 1, 1]
 
 def pick_tools(rng: Random, k: int) -> list[Tool]:
     """``k`` tools of distinct families, in random order."""
-    chosen: list[Callable[[Random], Tool]] = []
+    chosen: list[Callable[..., Tool]] = []
     while len(chosen) < k:
         family = rng.choices(FAMILIES, FAMILY_WEIGHTS)[0]
         if family not in chosen:
             chosen.append(family)
+    if k == 1 and rng.random() < 0.15:  # alone, a tool can be recognised without a telling name
+        return [chosen[0](rng, _opaque_name(rng))]
     return [family(rng) for family in chosen]

@@ -2,8 +2,8 @@
 
 A `Grammar` is a compiled, validated grammar bound to one model's tokenizer; it hands out one `Matcher`
 per choice row. Each step the sampler asks the row's matcher for the allowed next tokens (`mask`), bans the
-rest, samples, and feeds the chosen token back (`consume`). JSON is compact: no whitespace between tokens,
-so a model cannot spend its budget on unbounded whitespace runs.
+rest, samples, and feeds the chosen token back (`consume`). JSON is compact: no free whitespace between tokens,
+so a model cannot spend its budget on unbounded whitespace runs (separators are json.dumps' ", " and ": ").
 
 Compiled grammars are cached (LRU) by the canonical JSON of what was asked for, per tokenizer.
 """
@@ -22,7 +22,9 @@ import llguidance.numpy as llg_np
 import numpy as np
 import torch
 
-JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False}
+# Exactly json.dumps' separators: what chat templates render tool calls with (so what models were trained on),
+# and no other whitespace anywhere, so output length is bounded by content, never by whitespace runs.
+JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 CACHE_SIZE = 128
 
 
@@ -150,16 +152,51 @@ class GrammarCompiler:
 
     def tool_call(self, name: str, parameters: dict[str, Any] | None) -> Grammar:
         """`<tool_call>\\n{"name": <name>, "arguments": <parameters>}\\n</tool_call>` (Hermes-style markup)."""
-        schema = tool_call_schema(name, parameters)
-        key = "tool:" + canonical(schema)
+        return self.chat_output(tools=[(name, parameters)], calls="required", parallel=False)
 
-        def build() -> str:
-            inner = dict(schema, **{"x-guidance": JSON_OPTIONS})
+    def chat_output(self, *, content: dict[str, Any] | None = None, tools: Sequence[tuple[str, Any]] = (),
+                    calls: str = "none", parallel: bool = True) -> Grammar:
+        """What a chat answer may be: text (free, or JSON under `content`) and/or Hermes-style tool calls.
+
+        `calls` is "none" (content only), "auto" (content, or optionally text then calls) or "required"
+        (calls only; a forced named tool is "required" with one tool). Each call is
+        `<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`, name first so that a streaming parser can
+        announce the call before its arguments; parallel calls are separated by a newline.
+        """
+        if calls not in ("none", "auto", "required"):
+            raise ValueError(f"calls must be none, auto or required, not {calls!r}")
+        if calls != "none" and not tools:
+            raise ValueError("tool calls need at least one tool")
+        spec = {"content": content, "tools": [[n, p] for n, p in tools] if calls != "none" else [],
+                "calls": calls, "parallel": parallel}
+        return self._cached("chat:" + canonical(spec), lambda: self._chat_lark(content, tools, calls, parallel))
+
+    def _chat_lark(self, content: dict[str, Any] | None, tools: Sequence[tuple[str, Any]], calls: str,
+                   parallel: bool) -> str:
+        # Free text excludes special tokens, so no tool-call markup slips into text when no call is allowed.
+        if calls == "none":
+            rules = ["start: content" if content is not None else "start: TEXT"]
+        elif calls == "required":
+            rules = ["start: calls"]
+        elif content is None:
+            rules = ["start: TEXT calls?"]  # Hermes models may think aloud before calling
+        else:
+            rules = ["start: content | calls"]
+        if content is None and calls != "required":
+            rules.append("TEXT: /(?s:.*)/")
+        if content is not None and calls != "required":
+            rules.append(f"content: %json {json.dumps(_compact(content))}")
+        if calls != "none":
+            rules.append('calls: call ("\\n" call)*' if parallel else "calls: call")
             open_, close = self._markup("<tool_call>"), self._markup("</tool_call>")
-            lark = f'start: {open_} "\\n" call "\\n" {close}\ncall: %json {json.dumps(inner)}\n'
-            return llguidance.LLMatcher.grammar_from_lark(lark)
-
-        return self._cached(key, build)
+            rules.append(f'call: {open_} "\\n" body "\\n" {close}')
+            schemas = [tool_call_schema(name, params) for name, params in tools]
+            body = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+            rules.append(f"body: %json {json.dumps(_compact(body))}")
+        try:
+            return llguidance.LLMatcher.grammar_from_lark("\n".join(rules) + "\n")
+        except ValueError as exc:
+            raise GrammarError(str(exc)) from exc
 
 
 def tool_call_schema(name: str, parameters: dict[str, Any] | None) -> dict[str, Any]:
@@ -169,6 +206,10 @@ def tool_call_schema(name: str, parameters: dict[str, Any] | None) -> dict[str, 
         "required": ["name", "arguments"],
         "additionalProperties": False,
     }
+
+
+def _compact(schema: dict[str, Any]) -> dict[str, Any]:
+    return dict(schema, **{"x-guidance": JSON_OPTIONS})
 
 
 def canonical(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from spec import sse
@@ -10,14 +11,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..engine.grammar import Grammar, compiler_for
+from ..engine.loader import LoadedModel
 from ..engine.types import ChoiceEvent, TokenLogprob
 from ..engine.worker import GenerationStream
 from ..errors import invalid
 from ..prompts import chat_prompt
 from ..request_body import read_json, validate
+from ..tool_calls import CallStart, Content, Piece, ToolCall, ToolCallParser
 from .common import check_quantization, check_stream_options, new_id, now, resolve_model, sampling_params
 from .models import quantizations
 from .streaming import guarded_stream, sse_response, unless_disconnected
+from .tools import OutputPlan, output_grammar, output_plan
 
 
 def logprob_json(lp: TokenLogprob) -> dict[str, Any]:
@@ -25,17 +30,16 @@ def logprob_json(lp: TokenLogprob) -> dict[str, Any]:
             "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in lp.top]}
 
 
-def _check_unsupported(body: dict[str, Any]) -> None:
-    # Until constrained decoding lands these would be silently unenforced: refuse them clearly instead.
-    if body.get("tools") and body.get("tool_choice", "auto") != "none":
-        raise invalid("Tool calling is not supported by this server yet; send tool_choice 'none' or no tools.",
-                      param="tools")
-    fmt = (body.get("response_format") or {}).get("type", "text")
-    if fmt != "text":
-        raise invalid(f"response_format type '{fmt}' is not supported by this server yet.",
-                      param="response_format.type")
+def _check_logprobs(body: dict[str, Any]) -> None:
     if body.get("top_logprobs") is not None and not body.get("logprobs"):
         raise invalid("top_logprobs requires logprobs to be true.", param="top_logprobs")
+
+
+def _prepare(lm: LoadedModel, body: dict[str, Any]) -> tuple[list[int], OutputPlan, Grammar | None]:
+    """Prompt ids, output plan and grammar: milliseconds of templating and schema compiling, so off the loop."""
+    plan = output_plan(body)
+    grammar = output_grammar(plan, compiler_for(lm))
+    return chat_prompt(lm, body["messages"], body.get("tools")), plan, grammar
 
 
 async def create_chat_completion(request: Request) -> Response:
@@ -46,11 +50,10 @@ async def create_chat_completion(request: Request) -> Response:
     if len(body["messages"]) > state.config.max_messages:
         raise invalid(f"Too many messages: this server accepts at most {state.config.max_messages}.",
                       param="messages")
-    _check_unsupported(body)
+    _check_logprobs(body)
     check_quantization(body, lm, quantizations(lm))
     include_usage = check_stream_options(body)
-    # Templating and tokenising a long history takes milliseconds: keep it off the event loop.
-    prompt = await run_in_threadpool(chat_prompt, lm, body["messages"], body.get("tools"))
+    prompt, plan, grammar = await run_in_threadpool(_prepare, lm, body)
     chosen = body.get("max_completion_tokens")
     max_param = "max_completion_tokens" if chosen is not None else "max_tokens"
     if chosen is None:
@@ -58,32 +61,77 @@ async def create_chat_completion(request: Request) -> Response:
     params = sampling_params(body, lm, len(prompt), max_tokens=chosen, max_param=max_param,
                              logprobs=bool(body.get("logprobs")), top_logprobs=int(body.get("top_logprobs") or 0),
                              prompt_param="messages", limit=state.config.max_tokens_limit)
+    params = replace(params, grammar=grammar)
     stream = state.engine.generate(prompt, params)
     # Key order as OpenAI sends it; "object" is overwritten per frame kind.
     head = {"id": new_id("chatcmpl-"), "object": "", "created": now(), "model": lm.id,
             "system_fingerprint": lm.fingerprint}
+    answers = [Answer(plan) for _ in range(params.n)]
     if body.get("stream"):
-        return sse_response(guarded_stream([stream], lambda: _frames(head, stream, params.n, include_usage,
+        return sse_response(guarded_stream([stream], lambda: _frames(head, stream, answers, include_usage,
                                                                       params.logprobs)))
-    result = await unless_disconnected(request, _collect(head, stream, params.n, params.logprobs), [stream])
+    result = await unless_disconnected(request, _collect(head, stream, answers, params.logprobs), [stream])
     return JSONResponse(result)
 
 
-async def _collect(head: dict[str, Any], stream: GenerationStream, n: int, want_logprobs: bool) -> dict[str, Any]:
-    texts = [""] * n
+class Answer:
+    """One choice's output: content and tool calls parsed from the model's text as it arrives."""
+
+    def __init__(self, plan: OutputPlan) -> None:
+        self.plan = plan
+        self.parser = ToolCallParser(new_call_id) if plan.parses_calls else None
+        self.content = ""
+
+    def feed(self, text: str) -> list[Piece]:
+        if self.parser is None:
+            self.content += text
+            return [Content(text)] if text else []
+        return self.parser.feed(text)
+
+    def finish(self) -> list[Piece]:
+        return self.parser.finish() if self.parser is not None else []
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        return self.parser.calls if self.parser is not None else []
+
+    def message_content(self) -> str | None:
+        text = self.parser.content if self.parser is not None else self.content
+        return None if self.calls and not text else text  # content is null when the answer is only calls
+
+    def finish_reason(self, engine_reason: str) -> str:
+        # OpenAI reports "stop" for a forced named function, "tool_calls" when the model chose to call;
+        # a call cut off by max_tokens keeps "length".
+        if self.calls and engine_reason == "stop" and not self.plan.named:
+            return "tool_calls"
+        return engine_reason
+
+
+def new_call_id() -> str:
+    return new_id("call_", 24)
+
+
+async def _collect(head: dict[str, Any], stream: GenerationStream, answers: list[Answer],
+                   want_logprobs: bool) -> dict[str, Any]:
+    n = len(answers)
     finish: list[str | None] = [None] * n
     logprobs: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     async for batch in stream:
         for event in batch:
-            texts[event.index] += event.text
+            answers[event.index].feed(event.text)
             logprobs[event.index].extend(logprob_json(lp) for lp in event.logprobs)
-            finish[event.index] = event.finish_reason or finish[event.index]
-    choices = [{
-        "index": i,
-        "message": {"role": "assistant", "content": texts[i], "refusal": None, "annotations": []},
-        "logprobs": {"content": logprobs[i], "refusal": None} if want_logprobs else None,
-        "finish_reason": finish[i],
-    } for i in range(n)]
+            if event.finish_reason:
+                answers[event.index].finish()
+                finish[event.index] = answers[event.index].finish_reason(event.finish_reason)
+    choices = []
+    for i, answer in enumerate(answers):
+        message: dict[str, Any] = {"role": "assistant", "content": answer.message_content(), "refusal": None,
+                                   "annotations": []}
+        if answer.calls:
+            message["tool_calls"] = [call.as_json() for call in answer.calls]
+        choices.append({"index": i, "message": message,
+                        "logprobs": {"content": logprobs[i], "refusal": None} if want_logprobs else None,
+                        "finish_reason": finish[i]})
     return {**head, "object": "chat.completion", "choices": choices, "usage": stream.usage.as_dict()}
 
 
@@ -95,26 +143,57 @@ def _delta_choice(index: int, delta: dict[str, Any], logprobs: Any = None, finis
     return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
 
 
-async def _frames(head: dict[str, Any], stream: GenerationStream, n: int, include_usage: bool,
+async def _frames(head: dict[str, Any], stream: GenerationStream, answers: list[Answer], include_usage: bool,
                   want_logprobs: bool) -> AsyncIterator[bytes]:
     # Role first and once per choice: the SDK's stream helper concatenates repeated strings.
-    for i in range(n):
+    for i in range(len(answers)):
         yield _chunk(head, [_delta_choice(i, {"role": "assistant", "content": "", "refusal": None})])
     async for batch in stream:
         for event in batch:
-            for frame in _event_frames(head, event, want_logprobs):
+            for frame in _event_frames(head, event, answers[event.index], want_logprobs):
                 yield frame
     if include_usage:
         yield _chunk(head, [], usage=stream.usage.as_dict())
     yield sse.DONE
 
 
-def _event_frames(head: dict[str, Any], event: ChoiceEvent, want_logprobs: bool) -> list[bytes]:
+def piece_deltas(pieces: list[Piece]) -> list[dict[str, Any]]:
+    """Deltas for parsed pieces: runs of content or of one call's arguments merge into one delta each; a
+    call's first delta carries its id, type and name once, with empty arguments, as OpenAI sends it."""
+    deltas: list[dict[str, Any]] = []
+    for piece in pieces:
+        last = deltas[-1] if deltas else None
+        if isinstance(piece, Content):
+            if last is not None and "content" in last:
+                last["content"] += piece.text
+            else:
+                deltas.append({"content": piece.text})
+        elif isinstance(piece, CallStart):
+            deltas.append({"tool_calls": [{"index": piece.index, "id": piece.id, "type": "function",
+                                           "function": {"name": piece.name, "arguments": ""}}]})
+        else:
+            call = last["tool_calls"][0] if last is not None and "tool_calls" in last else None
+            if call is not None and call["index"] == piece.index and "id" not in call:
+                call["function"]["arguments"] += piece.fragment
+            else:
+                deltas.append({"tool_calls": [{"index": piece.index, "function": {"arguments": piece.fragment}}]})
+    return deltas
+
+
+def _event_frames(head: dict[str, Any], event: ChoiceEvent, answer: Answer, want_logprobs: bool) -> list[bytes]:
+    pieces = answer.feed(event.text)
+    if event.finish_reason:
+        pieces += answer.finish()
+    deltas = piece_deltas(pieces)
+    if event.logprobs and not deltas:
+        deltas = [{"content": ""}]  # text held back (a possible tag or stop string): logprobs still go out now
     frames = []
-    if event.text or event.logprobs:
-        lps = {"content": [logprob_json(lp) for lp in event.logprobs], "refusal": None} if want_logprobs else None
-        frames.append(_chunk(head, [_delta_choice(event.index, {"content": event.text}, lps)]))
+    for k, delta in enumerate(deltas):
+        lps = None
+        if want_logprobs and k == 0:
+            lps = {"content": [logprob_json(lp) for lp in event.logprobs], "refusal": None}
+        frames.append(_chunk(head, [_delta_choice(event.index, delta, lps)]))
     if event.finish_reason:
         # The terminal chunk carries an empty delta, as OpenAI's own streams do.
-        frames.append(_chunk(head, [_delta_choice(event.index, {}, None, event.finish_reason)]))
+        frames.append(_chunk(head, [_delta_choice(event.index, {}, None, answer.finish_reason(event.finish_reason))]))
     return frames

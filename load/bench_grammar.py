@@ -59,11 +59,24 @@ def compile_times(lm, repeats: int) -> tuple[float, float, float]:
     return tokenizer_s, statistics.median(cold), statistics.median(cached)
 
 
+def tool_compile_time(lm, repeats: int) -> float:
+    """A chat answer that must call one of two tools (tool_choice required), compiled cold."""
+    compiler = GrammarCompiler(lm.tokenizer, lm.vocab_size, lm.eos_ids)
+    times = []
+    for i in range(repeats):
+        tools = [(f"describe_{i}", SCHEMA), ("get_weather", {"type": "object", "properties": {
+            "city": {"type": "string"}}, "required": ["city"]})]
+        t0 = time.perf_counter()
+        compiler.chat_output(tools=tools, calls="required", parallel=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def mask_cost(lm, steps: int) -> tuple[float, float, int]:
     """Mask + consume per token along a valid output, and the cost of -inf-filling a logits row."""
     grammar = compiler_for(lm).json_schema(SCHEMA)
     text = json.dumps({"name": "Ada Lovelace", "age": 36, "colour": "green", "tags": ["math", "poet"],
-                       "address": {"city": "London", "zip": "12345"}}, separators=(",", ":"))
+                       "address": {"city": "London", "zip": "12345"}})  # the grammar's own separators
     tokens = lm.tokenizer.encode(text, add_special_tokens=False)
     logits = torch.randn(lm.vocab_size)
     per_token, fill = [], []
@@ -124,6 +137,7 @@ def main() -> None:
     compiler_for(lm)  # first LLTokenizer for this tokenizer (walks the vocabulary)
     first_tokenizer = time.perf_counter() - t0
     _, cold, cached = compile_times(lm, args.compile_repeats)
+    tools_cold = tool_compile_time(lm, args.compile_repeats)
     per_token, fill, length = mask_cost(lm, 2000)
 
     engine = Engine(lm)
@@ -139,6 +153,7 @@ def main() -> None:
     print(f"LLTokenizer build (once per model):     {ms(first_tokenizer)}")
     print(f"schema compile, cold (median of {args.compile_repeats}):   {ms(cold)}")
     print(f"schema compile, cached:                 {ms(cached)}   (cold/cached {cold / cached:.0f}x)")
+    print(f"tool-call grammar (2 tools), cold:      {ms(tools_cold)}")
     print(f"mask + consume per token (median):      {ms(per_token)}   ({length}-token object)")
     print(f"-inf fill of one logits row:            {ms(fill)}")
     print(f"generation, {args.rows} concurrent rows, {args.rounds} rounds x {args.max_tokens} max tokens:")

@@ -45,6 +45,7 @@ from .request import (
     reject_unknown_fields,
     reply_instead,
     set_fields,
+    tool_choice_unchecked,
 )
 from .response import (
     error_fields_set,
@@ -77,6 +78,10 @@ from .json_stage import (
     set_choice_field,
     set_field,
     stop_leaked,
+    tool_arguments_object,
+    tool_call_fragments,
+    tool_calls_as_content,
+    tool_calls_one_index,
     usage_total,
 )
 from .stream import (
@@ -86,6 +91,7 @@ from .stream import (
     DataKeepalive,
     DropDone,
     ErrorMidstream,
+    Hold,
     JsonEvents,
     NameEvents,
     Split,
@@ -122,6 +128,7 @@ __all__ = [
     "stop_strings",
     "drop_fields",
     "set_fields",
+    "tool_choice_unchecked",
     "bad_request",
     "reject_fields",
     "reject_unknown_fields",
@@ -155,6 +162,10 @@ __all__ = [
     "choice_index_offset",
     "drop_null_choice_field",
     "stop_leaked",
+    "tool_arguments_object",
+    "tool_call_fragments",
+    "tool_calls_as_content",
+    "tool_calls_one_index",
     "embeddings_base64_float64",
     "embeddings_base64_ignored",
     "embeddings_reverse",
@@ -169,6 +180,7 @@ __all__ = [
     "UsageInLastChoice",
     "NameEvents",
     "ErrorMidstream",
+    "Hold",
     "Split",
     "Comments",
     "Crlf",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import struct
 from typing import Any
 
-from .base import Context, _choices, is_usage_trailer, stop_strings, transform
+from .base import Context, _choices, dumps, is_usage_trailer, stop_strings, transform
 
 
 # ----------------------------------------------------------------------------------------- json stage
@@ -266,4 +267,144 @@ def model_field(obj: Any, ctx: Context) -> list[Any]:
             model.pop(ctx.params["field"], None)
         else:
             model[ctx.params["field"]] = ctx.params.get("value")
+    return [out]
+
+
+# ----------------------------------------------------------------------------------------- tool calls
+# Non-streamed bodies carry calls in choices[].message.tool_calls; streams carry fragments in
+# choices[].delta.tool_calls. Per-stream bookkeeping lives in ctx.state (one Context per exchange).
+
+
+def _tool_calls(choice: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    holder = choice.get(key)
+    calls = holder.get("tool_calls") if isinstance(holder, dict) else None
+    return [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+
+
+def _function(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function")
+    if not isinstance(function, dict):
+        function = call["function"] = {}
+    return function
+
+
+def _decoded(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return text
+
+
+@_json_fault("tool-arguments-object")
+def tool_arguments_object(obj: Any, ctx: Context) -> list[Any]:
+    """function.arguments sent as the decoded JSON object, not a string (TGI, koboldcpp); streamed, the argument
+    pieces are held back and sent as one object in a chunk just before the finishing one."""
+    out = copy.deepcopy(obj)
+    held: dict[tuple[Any, Any], str] = ctx.state.setdefault("arguments", {})
+    before: list[Any] = []
+    stripped = False
+    for choice in _choices(out):
+        for call in _tool_calls(choice, "message"):
+            _function(call)["arguments"] = _decoded(_function(call).get("arguments"))
+        delta = choice.get("delta")
+        for fragment in _tool_calls(choice, "delta"):
+            function = _function(fragment)
+            if isinstance(function.get("arguments"), str):
+                key = (choice.get("index"), fragment.get("index"))
+                held[key] = held.get(key, "") + function.pop("arguments")
+                stripped = True
+        if isinstance(delta, dict) and isinstance(delta.get("tool_calls"), list):
+            kept = [f for f in delta["tool_calls"] if set(f) - {"index", "function"} or f.get("function")]
+            if kept:
+                delta["tool_calls"] = kept
+            else:
+                del delta["tool_calls"]
+        if choice.get("finish_reason") is not None:
+            calls = [{"index": index, "function": {"arguments": _decoded(held.pop((c, index)))}}
+                     for c, index in list(held) if c == choice.get("index")]
+            if calls:
+                head = {k: v for k, v in out.items() if k not in ("choices", "usage")}
+                before.append({**head, "choices": [{"index": choice.get("index"), "delta": {"tool_calls": calls},
+                                                    "logprobs": None, "finish_reason": None}]})
+    if stripped and not before and all(not c.get("delta") and c.get("finish_reason") is None for c in _choices(out)):
+        return []  # the chunk carried nothing but argument pieces
+    return [*before, out]
+
+
+@_json_fault("tool-call-fragments")
+def tool_call_fragments(obj: Any, ctx: Context) -> list[Any]:
+    """Every streamed tool-call fragment repeats the call's header (`repeat`: id, type, name; all three by
+    default) instead of only its first fragment (SGLang, lmdeploy, vLLM: id on every delta)."""
+    repeat = set(ctx.params.get("repeat", ("id", "type", "name")))
+    headers: dict[tuple[Any, Any], dict[str, Any]] = ctx.state.setdefault("headers", {})
+    out = copy.deepcopy(obj)
+    for choice in _choices(out):
+        for fragment in _tool_calls(choice, "delta"):
+            key = (choice.get("index"), fragment.get("index"))
+            if fragment.get("id") is not None:
+                headers[key] = {"id": fragment["id"], "type": fragment.get("type"),
+                                "name": _function(fragment).get("name")}
+                continue
+            header = headers.get(key)
+            if header is None:
+                continue
+            for field in ("id", "type"):
+                if field in repeat:
+                    fragment[field] = header[field]
+            if "name" in repeat:
+                _function(fragment)["name"] = header["name"]
+    return [out]
+
+
+@_json_fault("tool-calls-one-index")
+def tool_calls_one_index(obj: Any, ctx: Context) -> list[Any]:
+    """Parallel calls squashed: streamed, every call's fragments on index 0; non-streamed, every call under the
+    first call's id (Ollama, LiteLLM's ollama_chat, lmdeploy)."""
+    out = copy.deepcopy(obj)
+    for choice in _choices(out):
+        calls = _tool_calls(choice, "message")
+        for call in calls[1:]:
+            call["id"] = calls[0].get("id")
+        for fragment in _tool_calls(choice, "delta"):
+            fragment["index"] = 0
+    return [out]
+
+
+def _call_text(name: Any, arguments: Any) -> str:
+    return f"<tool_call>\n{dumps({'name': name, 'arguments': _decoded(arguments)})}\n</tool_call>"
+
+
+@_json_fault("tool-calls-as-content")
+def tool_calls_as_content(obj: Any, ctx: Context) -> list[Any]:
+    """Tool calls left as the model's raw `<tool_call>{...}</tool_call>` text in content, with finish_reason
+    'stop' (servers without a tool parser: vLLM without --enable-auto-tool-choice, mlx servers, SGLang)."""
+    out = copy.deepcopy(obj)
+    open_calls: set[Any] = ctx.state.setdefault("open", set())
+    for choice in _choices(out):
+        index = choice.get("index")
+        for key in ("message", "delta"):
+            holder = choice.get(key)
+            calls = _tool_calls(choice, key)
+            if not isinstance(holder, dict) or "tool_calls" not in holder:
+                continue
+            text = ""
+            for call in calls:
+                function = _function(call)
+                if key == "message":
+                    text += _call_text(function.get("name"), function.get("arguments"))
+                    continue
+                if call.get("id") is not None or function.get("name") is not None:
+                    text += "}\n</tool_call>\n" if index in open_calls else ""
+                    text += f"<tool_call>\n{{\"name\": {dumps(function.get('name'))}, \"arguments\": "
+                    open_calls.add(index)
+                arguments = function.get("arguments")
+                text += arguments if isinstance(arguments, str) else dumps(arguments) if arguments else ""
+            del holder["tool_calls"]
+            holder["content"] = (holder.get("content") or "") + text
+        if choice.get("finish_reason") is not None:
+            if index in open_calls and isinstance(choice.get("delta"), dict):
+                open_calls.discard(index)
+                choice["delta"]["content"] = (choice["delta"].get("content") or "") + "}\n</tool_call>"
+            if choice["finish_reason"] == "tool_calls":
+                choice["finish_reason"] = "stop"
     return [out]

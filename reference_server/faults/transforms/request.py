@@ -170,3 +170,20 @@ def ignore_auth(req: Req, ctx: Context) -> Req:
     if ctx.upstream_key:
         headers["authorization"] = f"Bearer {ctx.upstream_key}"
     return replace(req, headers=headers)
+
+
+@transform("request.tool-choice-unchecked")
+def tool_choice_unchecked(req: Req, ctx: Context) -> Req:
+    """tool_choice is never checked against tools: one naming an undeclared function, or any tool_choice sent
+    without tools, is dropped and the request answered as if it had not been sent (200 instead of 400)."""
+    body = req.body
+    if not isinstance(body, dict) or body.get("tool_choice") is None:
+        return req
+    choice = body["tool_choice"]
+    function = choice.get("function") if isinstance(choice, dict) else None
+    named = function.get("name") if isinstance(function, dict) else None
+    declared = {t["function"].get("name") for t in body.get("tools") or []
+                if isinstance(t, dict) and isinstance(t.get("function"), dict)}
+    if body.get("tools") and (named is None or named in declared):
+        return req
+    return replace(req, body={k: v for k, v in body.items() if k != "tool_choice"})

@@ -162,6 +162,27 @@ class ErrorMidstream(StreamTransform):
         return [sse.encode_json({"error": error})]
 
 
+@stream_fault("hold")
+class Hold(StreamTransform):
+    """The whole stream held back and sent in one write when upstream ends, for requests that carry every field
+    in `when_present` (all requests when empty): Ollama's /v1 buffered streams once `tools` were given."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.active = all(name in ctx.body for name in ctx.params.get("when_present", ()))
+        self.held: list[bytes] = []
+
+    def event(self, item: sse.SSEItem) -> list[bytes]:
+        if not self.active:
+            return [item.raw]
+        self.held.append(item.raw)
+        return []
+
+    def end(self) -> list[bytes]:
+        held, self.held = b"".join(self.held), []
+        return [held] if held else []
+
+
 @stream_fault("split")
 class Split(StreamTransform):
     """Benign: events cut at odd byte boundaries (inside `data:`, inside UTF-8 characters, across events)."""

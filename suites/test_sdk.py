@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import pydantic
 import pytest
 
 from .judge import max_abs_diff, retry_after_problems
@@ -220,6 +221,94 @@ def test_sdk_chat_with_raw_response(client, target) -> None:
     parsed = bounded(target, what + ".parse()", lambda _: raw.parse())
     if parsed.object != "chat.completion" or not parsed.choices:
         fail(f"parse() gave object {parsed.object!r} with {len(parsed.choices)} choices", evidence(what))
+
+
+# ------------------------------------------------------------------------------- structured outputs, tools
+
+
+class CityInfo(pydantic.BaseModel):
+    city: str
+    country: str
+
+
+class GetWeather(pydantic.BaseModel):
+    """Get the current weather in a city."""
+
+    city: str
+
+
+def _finished(target, what: str, fn: Callable[[list[Any]], T]) -> T:
+    """`bounded`, with the two answers that decide nothing turned into skips: output cut off at max_tokens
+    (inconclusive) and a 400 refusing the feature (not-claimed, as the raw checks report it); the SDK's
+    validation errors become one-line failures (a report keeps a message's last line only)."""
+    def call(opened: list[Any]) -> Any:
+        try:
+            return fn(opened)
+        except (openai.LengthFinishReasonError, openai.BadRequestError, pydantic.ValidationError) as exc:
+            return exc
+        except openai.APIResponseValidationError as exc:
+            if isinstance(exc.__cause__, pydantic.ValidationError):
+                return exc.__cause__
+            raise
+
+    done = bounded(target, what, call)
+    if isinstance(done, pydantic.ValidationError):
+        errors = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']} (input {str(e.get('input'))[:80]!r})"
+                           for e in done.errors()[:3])
+        fail(f"{what}: the SDK could not parse the answer into its models: {errors}", evidence(what, str(done)))
+    if isinstance(done, openai.LengthFinishReasonError):
+        pytest.skip(f"inconclusive: {what}: the output was cut off at max_tokens, so it cannot be parsed")
+    if isinstance(done, openai.BadRequestError):
+        pytest.skip(f"not-claimed: {what}: the target rejects the request with HTTP 400: {done.message}")
+    return done
+
+
+@check("sdk.chat.parse", surface="chat", paths=("sdk",), claims=("json_schema",),
+       rationale="client.chat.completions.parse(response_format=PydanticModel) sends a strict json_schema and "
+                 "validates the content into the model: message.parsed must be an instance, not a "
+                 "ValidationError on prose (A10: response_format accepted and ignored).",
+       faults=("response-format-ignored",))
+def test_sdk_chat_parse(client, target) -> None:
+    what = "chat.completions.parse(response_format=CityInfo)"
+    done = _finished(target, what, lambda _: client.chat.completions.parse(
+        model=target.model, messages=[{"role": "user", "content": "Give the city Paris and its country as JSON."}],
+        response_format=CityInfo, temperature=0, max_tokens=96))
+    parsed = done.choices[0].message.parsed if done.choices else None
+    if not isinstance(parsed, CityInfo):
+        fail(f"message.parsed is {parsed!r}, not a CityInfo (content {done.choices[0].message.content!r})"
+             if done.choices else "the parsed completion has no choices", evidence(what))
+
+
+@check("sdk.chat.stream-tools", surface="chat", paths=("sdk",), claims=("tools", "stream"),
+       rationale="client.chat.completions.stream(tools=[openai.pydantic_function_tool(Model)]) accumulates the "
+                 "streamed call and parses its arguments into the model: repeated names or ids break the "
+                 "accumulation, calls leaked as text never arrive (sglang #4700, vllm-mlx #43).",
+       faults=("tool-calls-in-content", "tool-header-every-fragment"))
+def test_sdk_chat_stream_tools(client, target) -> None:
+    what = "chat.completions.stream(tools=[pydantic_function_tool(GetWeather)]) + get_final_completion()"
+
+    def consume(opened: list[Any]) -> tuple[list[Any], Any]:
+        with client.chat.completions.stream(
+                model=target.model, messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+                tools=[openai.pydantic_function_tool(GetWeather, name="get_weather")], tool_choice="required",
+                temperature=0, max_tokens=64) as stream:
+            opened.append(stream)
+            done = [e.parsed_arguments for e in stream if e.type == "tool_calls.function.arguments.done"]
+            return done, stream.get_final_completion()
+
+    done, final = _finished(target, what, consume)
+    calls = (final.choices[0].message.tool_calls or []) if final.choices else []
+    if not calls:
+        fail(f"the final completion has no tool_calls (content {final.choices[0].message.content!r})"
+             if final.choices else "the final completion has no choices", evidence(what))
+    call = calls[0]
+    if call.function.name != "get_weather" or not isinstance(call.function.parsed_arguments, GetWeather):
+        fail(f"tool_calls[0] is {call.function.name!r} with parsed_arguments {call.function.parsed_arguments!r} "
+             f"(arguments {call.function.arguments!r}), not a get_weather call parsed into GetWeather",
+             evidence(what))
+    if not done or not all(isinstance(p, GetWeather) for p in done):
+        fail(f"the tool_calls.function.arguments.done events carried {done!r}, not GetWeather instances",
+             evidence(what))
 
 
 # ----------------------------------------------------------------------------------- completions, embeddings

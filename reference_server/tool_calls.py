@@ -99,8 +99,8 @@ class ToolCallParser:
                 args = body[self._args_from:]
                 # Cut off: keep the arguments whole if they are complete JSON, else drop a trailing wrapper brace.
                 self._arguments(pieces, args, strip_wrapper=not _is_json(args))
-            else:  # cut off before the name was complete: not a call, so what the model wrote is content
-                self._content(pieces, OPEN + self._buf)
+            # Cut off before the name was complete: no call can be reported, and the markup is not content
+            # either (finish_reason "length" tells the client the answer is incomplete).
             self._in_call = False
         elif self._buf.strip() or not self.calls:
             self._content(pieces, self._buf)  # trailing whitespace after calls is markup layout, not content

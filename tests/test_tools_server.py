@@ -163,3 +163,14 @@ def test_unenforceable_requests_are_400_naming_the_field(http, name, fields, par
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["type"] == "invalid_request_error" and error["param"] == param and error["message"]
+
+
+def test_a_tool_without_parameters_takes_no_arguments(client):
+    bare = {"type": "function", "function": {"name": "get_weather", "description": "Get the weather."}}
+    choice = create(client, tools=[bare], tool_choice="required").choices[0]
+    assert json.loads(choice.message.tool_calls[0].function.arguments) == {}
+
+
+def test_a_call_cut_off_in_its_name_leaks_no_markup(client):
+    choice = create(client, tools=[WEATHER], tool_choice="required", max_tokens=3).choices[0]
+    assert choice.finish_reason == "length" and "<tool_call>" not in (choice.message.content or "")

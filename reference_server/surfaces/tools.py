@@ -15,10 +15,14 @@ from ..engine.grammar import Grammar, GrammarCompiler, GrammarError
 from ..errors import invalid
 
 
+# OpenAI: "Omitting parameters defines a function with an empty parameter list."
+NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
+
+
 @dataclass(frozen=True)
 class OutputPlan:
     calls: str  # "none" | "auto" | "required" (a named tool is "required" over just that tool)
-    tools: tuple[tuple[str, Any], ...]  # (name, parameters schema or None) the model may call
+    tools: tuple[tuple[str, dict[str, Any]], ...]  # (name, parameters schema) the model may call
     params: tuple[str, ...]  # the request field each of `tools` came from, for errors
     parallel: bool
     named: bool  # a forced named tool: OpenAI then reports finish_reason "stop", not "tool_calls"
@@ -42,7 +46,7 @@ def output_plan(body: dict[str, Any]) -> OutputPlan:
         raise invalid("Tool names must be unique.", param="tools")
     for name, (params, strict, i) in declared.items():
         if strict:
-            check_strict(params or {"type": "object", "properties": {}}, f"tools[{i}].function.parameters",
+            check_strict(params or NO_PARAMETERS, f"tools[{i}].function.parameters",
                          f"function '{name}'")
     choice = body.get("tool_choice")
     if choice is not None and not tools:
@@ -51,7 +55,7 @@ def output_plan(body: dict[str, Any]) -> OutputPlan:
     content = _content_schema(body.get("response_format"))
     parallel = body.get("parallel_tool_calls") is not False
     offered = names if calls != "none" else []
-    return OutputPlan(calls, tuple((name, declared[name][0]) for name in offered),
+    return OutputPlan(calls, tuple((name, declared[name][0] or NO_PARAMETERS) for name in offered),
                       tuple(f"tools[{declared[name][2]}].function.parameters" for name in offered),
                       parallel, named, content, bool(tools) or content is not None)
 
@@ -136,7 +140,7 @@ def output_grammar(plan: OutputPlan, compiler: GrammarCompiler) -> Grammar | Non
     if plan.content is not None:
         _compile(compiler, plan.content, "response_format.json_schema.schema")
     for (name, params), param in zip(plan.tools, plan.params):
-        _compile(compiler, params or {"type": "object"}, param)
+        _compile(compiler, params, param)
     try:
         # With tool_choice none and no format, the grammar still keeps tool-call markup out of the text.
         return compiler.chat_output(content=plan.content, tools=plan.tools, calls=plan.calls,

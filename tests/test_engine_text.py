@@ -49,6 +49,11 @@ def test_hold_back_flushed_at_eos_and_length():
 def test_earliest_stop_wins_and_is_excluded():
     events, out = run([b"one two three"], stop=["three", "two"])
     assert streamed(events) == "one " and out.finish_reason == "stop"
+    assert events[-1].stop_sequence == "two"  # which stop string matched, for Anthropic's stop_sequence
+    events, out = run([b"Hel", b"lo ", b"wo", b"rld"], stop=["zz", "o wor"])
+    assert events[-1].stop_sequence == "o wor"
+    events, out = run([b"abc"], stop=["zz"])
+    assert events[-1].finish_reason == "stop" and events[-1].stop_sequence is None  # EOS, not a stop string
 
 
 def test_multibyte_character_split_across_tokens_is_never_emitted_half():

@@ -59,7 +59,9 @@ class ChoiceOutput:
         if self._stop and len(self.tokens) >= self._min:
             hit = find_stop(text, self._stop, self._released)
             if hit is not None:
-                return self._finish("stop", hit)
+                event = self._finish("stop", hit)
+                event.stop_sequence = next(s for s in self._stop if text.startswith(s, hit))
+                return event
         if len(self.tokens) >= self._max:
             return self._finish("length", len(self._flush()))
         upto = releasable(text, self._stop, self._released) if self._stop else len(text)

@@ -57,6 +57,7 @@ class ChoiceEvent:
     text: str = ""
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None
+    stop_sequence: str | None = None  # the stop string that ended the choice, when one did
 
 
 @dataclass

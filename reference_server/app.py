@@ -24,6 +24,7 @@ from .surfaces.chat import create_chat_completion
 from .surfaces.completions import create_completion
 from .surfaces.embeddings import create_embedding
 from .surfaces.models import list_models, retrieve_model
+from .surfaces.responses import create_response
 
 access = logging.getLogger("wirecheck.access")
 log = logging.getLogger("wirecheck.server")
@@ -115,6 +116,7 @@ def routes() -> list[Route]:
         Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
         Route("/v1/completions", create_completion, methods=["POST"]),
         Route("/v1/embeddings", create_embedding, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

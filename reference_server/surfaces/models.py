@@ -1,4 +1,4 @@
-"""GET /v1/models and GET /v1/models/{model}, with the extra fields Hoonify documents."""
+"""GET /v1/models and GET /v1/models/{model}, with the extra fields Hoonify and CompactifAI document."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def model_object(lm: LoadedModel) -> dict[str, Any]:
         "family": getattr(lm.model.config, "model_type", "unknown"),
         "pools": ["local"],
         "quantizations": quantizations(lm),
+        "supports_responses": True,  # CompactifAI's flag: POST /v1/responses serves this model
+        "supports_audio": False,  # CompactifAI's flag: no input_audio parts (a text-only model)
     }
 
 

@@ -197,6 +197,18 @@ def test_models_advertise_responses(client):
     assert spec.first_error("Model", model, strict=True) is None
 
 
+def test_spec_operation_and_examples():
+    op = spec.document()["paths"]["/v1/responses"]["post"]
+    assert op["operationId"] == "createResponse" and op["tags"] == ["responses"]
+    content = op["responses"]["200"]["content"]
+    assert content["application/json"]["schema"]["$ref"].endswith("/Response")
+    assert content["text/event-stream"]["schema"]["$ref"].endswith("/ResponseStreamEvent")
+    for status in ("4XX", "5XX", "429"):
+        assert op["responses"][status]["$ref"].rsplit("/", 1)[1] in spec.document()["components"]["responses"]
+    for example in op["requestBody"]["content"]["application/json"]["examples"].values():
+        assert spec.first_error("CreateResponse", example["value"]) is None
+
+
 # ------------------------------------------------------------------------------------------ raw wire
 
 # One letter per event type: an answer's events must spell out the Responses grammar.

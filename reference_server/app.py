@@ -19,10 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .config import ServerConfig
 from .engine.loader import LoadedModel, load_model
 from .engine.worker import Engine
-from .errors import APIError, internal
+from .errors import APIError, internal, speaks_anthropic
 from .surfaces.chat import create_chat_completion
 from .surfaces.completions import create_completion
 from .surfaces.embeddings import create_embedding
+from .surfaces.messages import count_tokens, create_message
 from .surfaces.models import list_models, retrieve_model
 from .surfaces.responses import create_response
 
@@ -42,13 +43,15 @@ class AccessLog:
         start = time.perf_counter()
         status = 0
         request_id = "req_" + uuid.uuid4().hex[:24]
+        scope.setdefault("state", {})["request_id"] = request_id  # error bodies quote it
+        header = b"request-id" if speaks_anthropic(scope["path"]) else b"x-request-id"
 
         async def send_logged(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (header, request_id.encode())]
             await send(message)
 
         try:
@@ -59,7 +62,8 @@ class AccessLog:
 
 
 class BearerAuth:
-    """Optional API keys: `Authorization: Bearer <key>`, compared in constant time, never logged."""
+    """Optional API keys: `Authorization: Bearer <key>` (on Anthropic surfaces `x-api-key: <key>` too),
+    compared in constant time, never logged."""
 
     PUBLIC = frozenset({"/health"})  # liveness probes carry no key
 
@@ -67,44 +71,58 @@ class BearerAuth:
         self.app = app
         self.keys = [k.encode() for k in keys]
 
-    def _allowed(self, header: bytes | None) -> bool:
-        if not header or not header.lower().startswith(b"bearer "):
-            return False
-        offered = header[7:].strip()
+    def _allowed(self, header: bytes | None, api_key: bytes | None) -> bool:
+        offered = [api_key.strip()] if api_key else []
+        if header and header.lower().startswith(b"bearer "):
+            offered.append(header[7:].strip())
         # Compare against every key so timing does not reveal which one (or whether any) matched.
-        return sum(hmac.compare_digest(offered, key) for key in self.keys) > 0
+        return any(sum(hmac.compare_digest(o, key) for key in self.keys) > 0 for o in offered)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.keys or scope["path"] in self.PUBLIC:
             return await self.app(scope, receive, send)
-        header = dict(scope["headers"]).get(b"authorization")
-        if self._allowed(header):
+        headers = dict(scope["headers"])
+        header = headers.get(b"authorization")
+        anthropic = speaks_anthropic(scope["path"])
+        api_key = headers.get(b"x-api-key") if anthropic else None
+        if self._allowed(header, api_key):
             return await self.app(scope, receive, send)
-        message = ("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'." if not header
-                   else "Incorrect API key provided.")
-        response = APIError(401, message, code="invalid_api_key").response()
+        if anthropic:
+            message = ("x-api-key header is required (or send 'Authorization: Bearer <key>')."
+                       if not (header or api_key) else "invalid x-api-key")
+        else:
+            message = ("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'." if not header
+                       else "Incorrect API key provided.")
+        response = APIError(401, message, code="invalid_api_key").response(
+            anthropic=anthropic, request_id=scope.get("state", {}).get("request_id"))
         await response(scope, receive, send)
+
+
+def _render(request: Request, error: APIError) -> Response:
+    """The error in the envelope of the surface the request addressed."""
+    return error.response(anthropic=speaks_anthropic(request.url.path),
+                          request_id=request.scope.get("state", {}).get("request_id"))
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, APIError)
-    return exc.response()
+    return _render(request, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         message = f"Unknown request URL: {request.method} {request.url.path}. Please check the URL."
-        return APIError(404, message, code="unknown_url").response()
+        return _render(request, APIError(404, message, code="unknown_url"))
     if exc.status_code == 405:
-        return APIError(405, f"Method {request.method} is not allowed on {request.url.path}.",
-                        headers=dict(exc.headers or {})).response()
-    return APIError(exc.status_code, str(exc.detail)).response()
+        return _render(request, APIError(405, f"Method {request.method} is not allowed on {request.url.path}.",
+                                          headers=dict(exc.headers or {})))
+    return _render(request, APIError(exc.status_code, str(exc.detail)))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return internal().response()
+    return _render(request, internal())
 
 
 async def health(request: Request) -> Response:
@@ -116,6 +134,8 @@ def routes() -> list[Route]:
         Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
         Route("/v1/completions", create_completion, methods=["POST"]),
         Route("/v1/embeddings", create_embedding, methods=["POST"]),
+        Route("/v1/messages", create_message, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/responses", create_response, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),

@@ -1,4 +1,5 @@
-"""Errors a client can cause, rendered in OpenAI's envelope: {"error": {message, type, param, code}}."""
+"""Errors a client can cause, rendered in OpenAI's envelope: {"error": {message, type, param, code}}, or on
+Anthropic's surfaces in Anthropic's: {"type": "error", "error": {type, message}, "request_id"}."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ from starlette.responses import JSONResponse
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
           404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
           422: "invalid_request_error", 429: "rate_limit_error", 503: "server_error"}
+# Anthropic names its error types by status; other 4xx are invalid_request_error, other 5xx api_error.
+_ANTHROPIC_TYPES = {401: "authentication_error", 402: "billing_error", 403: "permission_error", 404: "not_found_error",
+                    409: "conflict_error", 413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
+                    529: "overloaded_error"}
+ANTHROPIC_PREFIX = "/v1/messages"
+
+
+def speaks_anthropic(path: str) -> bool:
+    """Whether a request path belongs to an Anthropic surface, whose errors use Anthropic's envelope."""
+    return path == ANTHROPIC_PREFIX or path.startswith(ANTHROPIC_PREFIX + "/")
+
+
+def anthropic_type(status: int) -> str:
+    return _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
 class APIError(Exception):
@@ -23,8 +38,15 @@ class APIError(Exception):
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+    def anthropic_body(self, request_id: str | None = None) -> dict:
+        body: dict = {"type": "error", "error": {"type": anthropic_type(self.status), "message": self.message}}
+        if request_id:
+            body["request_id"] = request_id
+        return body
+
+    def response(self, *, anthropic: bool = False, request_id: str | None = None) -> JSONResponse:
+        body = self.anthropic_body(request_id) if anthropic else self.body()
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:

@@ -1,7 +1,9 @@
-"""Chat messages to prompt token ids through the model's own chat template."""
+"""Chat messages (OpenAI's, or Anthropic's converted to them) to prompt token ids through the model's own chat
+template."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .engine.loader import LoadedModel
@@ -46,7 +48,9 @@ def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def chat_prompt(lm: LoadedModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
+def chat_prompt(lm: LoadedModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                prefill: str = "") -> list[int]:
+    """`prefill` is text the assistant's answer starts with (Anthropic's final assistant turn)."""
     normalised = template_messages(messages)
     try:
         rendered = lm.tokenizer.apply_chat_template(
@@ -54,7 +58,63 @@ def chat_prompt(lm: LoadedModel, messages: list[dict[str, Any]], tools: list[dic
     except Exception as exc:  # a template can reject a history (e.g. role order); that is the client's 400
         raise invalid(f"The messages could not be rendered with this model's chat template: {exc}",
                       param="messages") from None
-    return lm.tokenizer.encode(rendered, add_special_tokens=False)
+    return lm.tokenizer.encode(rendered + prefill, add_special_tokens=False)
+
+
+def _unsupported_block(kind: Any, param: str) -> Exception:
+    return invalid(f"Content blocks of type '{kind}' are not supported by this model; send text, tool_use and "
+                   "tool_result blocks.", param=param)
+
+
+def _block_text(content: Any, where: str) -> str:
+    """A system prompt or a tool_result's content: a string or text blocks."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for j, block in enumerate(content):
+        if block.get("type") != "text":
+            raise _unsupported_block(block.get("type"), f"{where}[{j}].type")
+        texts.append(block["text"])
+    return "".join(texts)
+
+
+def anthropic_chat(system: Any, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Anthropic's system and messages as chat-template messages, and the prefill: the text of a final
+    assistant turn, which the answer continues. tool_use blocks become the assistant's tool_calls; each
+    tool_result becomes a tool message, in the order the blocks come."""
+    out: list[dict[str, Any]] = []
+    system_text = _block_text(system, "system")
+    if system_text:
+        out.append({"role": "system", "content": system_text})
+    for i, message in enumerate(messages):
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        text, calls, results = "", [], 0
+        for j, block in enumerate(blocks):
+            kind, where = block.get("type"), f"messages[{i}].content[{j}]"
+            if kind == "text":
+                text += block["text"]
+            elif kind == "tool_use" and message["role"] == "assistant":
+                calls.append({"id": block["id"], "type": "function", "function": {
+                    "name": block["name"], "arguments": json.dumps(block["input"], ensure_ascii=False)}})
+            elif kind == "tool_result" and message["role"] == "user":
+                if text:  # text before a result keeps its place
+                    out.append({"role": "user", "content": text})
+                    text = ""
+                result = _block_text(block.get("content"), f"{where}.content")
+                out.append({"role": "tool", "tool_call_id": block["tool_use_id"],
+                            "content": "Error: " + result if block.get("is_error") else result})
+                results += 1
+            else:
+                raise _unsupported_block(kind, f"{where}.type")
+        if message["role"] == "assistant":
+            out.append({"role": "assistant", "content": text, **({"tool_calls": calls} if calls else {})})
+        elif text or not results:
+            out.append({"role": "user", "content": text})
+    prefill = ""
+    if messages and messages[-1]["role"] == "assistant" and not out[-1].get("tool_calls"):
+        prefill = out.pop()["content"]
+    return out, prefill
 
 
 def text_prompt(lm: LoadedModel, text: str) -> list[int]:

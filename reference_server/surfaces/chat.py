@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -77,9 +77,9 @@ async def create_chat_completion(request: Request) -> Response:
 class Answer:
     """One choice's output: content and tool calls parsed from the model's text as it arrives."""
 
-    def __init__(self, plan: OutputPlan) -> None:
+    def __init__(self, plan: OutputPlan, call_id: Callable[[], str] | None = None) -> None:
         self.plan = plan
-        self.parser = ToolCallParser(new_call_id) if plan.parses_calls else None
+        self.parser = ToolCallParser(call_id or new_call_id) if plan.parses_calls else None
         self.content = ""
 
     def feed(self, text: str) -> list[Piece]:

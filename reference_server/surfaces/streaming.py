@@ -92,9 +92,14 @@ async def unless_disconnected(request: Request, work: Awaitable[Any], streams: l
         watcher.cancel()
 
 
-def guarded_stream(streams: list[GenerationStream],
-                   frames: Callable[[], AsyncIterator[bytes]]) -> AsyncIterator[bytes]:
-    """Ends every stream properly: an engine failure becomes an error frame; a hang-up cancels generation."""
+def openai_error_frames(exc: BaseException) -> list[bytes]:
+    return [error_frame(exc), sse.DONE]
+
+
+def guarded_stream(streams: list[GenerationStream], frames: Callable[[], AsyncIterator[bytes]],
+                   error_frames: Callable[[BaseException], list[bytes]] = openai_error_frames) -> AsyncIterator[bytes]:
+    """Ends every stream properly: an engine failure becomes the surface's error frames; a hang-up cancels
+    generation."""
 
     async def run() -> AsyncIterator[bytes]:
         try:
@@ -106,8 +111,8 @@ def guarded_stream(streams: list[GenerationStream],
         except Exception as exc:
             log.exception("generation failed mid-stream")
             cancel_all(streams)
-            yield error_frame(exc)
-            yield sse.DONE
+            for frame in error_frames(exc):
+                yield frame
         finally:
             cancel_all(streams)
 

@@ -266,6 +266,15 @@ def test_mid_stream_failure_is_an_error_event():
     assert spec.first_error("AnthropicErrorResponse", error) is None and error["error"]["type"] == "api_error"
 
 
+def test_beta_resource(claude):
+    """The SDK's beta resource posts to /v1/messages?beta=true with an anthropic-beta header."""
+    message = claude.beta.messages.create(model=MODEL, max_tokens=8, messages=HELLO, extra_body=GREEDY,
+                                          betas=["token-efficient-tools-2025-02-19"])
+    assert message.type == "message" and message.stop_reason in ("end_turn", "max_tokens")
+    counted = claude.beta.messages.count_tokens(model=MODEL, messages=HELLO)
+    assert counted.input_tokens == message.usage.input_tokens
+
+
 # ----------------------------------------------------------------------------------------------- tokens
 
 
@@ -329,6 +338,9 @@ def test_envelope_on_malformed_json_unknown_route_and_method(http):
         assert body["type"] == "error" and spec.first_error("AnthropicErrorResponse", body) is None
         assert body["error"]["type"] == ("not_found_error" if status == 404 else "invalid_request_error")
         assert response.headers["request-id"] == body["request_id"]
+    big = http.post("/v1/messages", json={"model": MODEL, "max_tokens": 1, "messages": [
+        {"role": "user", "content": "x" * 300_000}]})  # the session server takes 200000 bytes at most
+    assert big.status_code == 413 and big.json()["error"]["type"] == "request_too_large"
     # The OpenAI surfaces keep their own envelope.
     assert "type" not in http.post("/v1/chat/completions", json={}).json()
 

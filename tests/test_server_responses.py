@@ -93,6 +93,17 @@ def test_named_tool_choice(client):
     assert_weather_call(r.output[0])
 
 
+def test_parallel_calls_are_separate_items(client):
+    two = "What is the weather in Paris and London?"
+    r = create(client, input=two, tools=[WEATHER], tool_choice="required")
+    assert [item.type for item in r.output] == ["function_call", "function_call"]
+    assert len({item.id for item in r.output}) == len({item.call_id for item in r.output}) == 2
+    for item in r.output:
+        assert_weather_call(item)
+    one = create(client, input=two, tools=[WEATHER], tool_choice="required", parallel_tool_calls=False)
+    assert [item.type for item in one.output] == ["function_call"] and one.parallel_tool_calls is False
+
+
 def test_tool_choice_none_answers_in_text(client):
     r = create(client, input=PARIS, tools=[WEATHER], tool_choice="none", max_output_tokens=32)
     assert [item.type for item in r.output] == ["message"] and "<tool_call>" not in r.output_text

@@ -17,6 +17,7 @@ from reference_server.surfaces.messages import Message, _error_events
 from reference_server.surfaces.streaming import guarded_stream
 from reference_server.surfaces.tools import OutputPlan
 from spec.sse import parse
+from suites.invariants import lint
 
 anthropic = pytest.importorskip("anthropic")
 
@@ -190,8 +191,9 @@ def raw_events(http, body: dict, **kw) -> tuple[httpx.Response, list[tuple[str, 
     response = http.post("/v1/messages", json={"model": MODEL, "max_tokens": 64, "stream": True, **body}, **kw)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/event-stream")
-    items = [item for item in parse(response.content) if item.kind == "event"]
-    return response, [(item.event, item.json()) for item in items]
+    items = parse(response.content)
+    assert lint("messages", items, strict=True) == {}  # the suites' own stream invariants
+    return response, [(item.event, item.json()) for item in items if item.kind == "event"]
 
 
 def assert_well_formed(events: list[tuple[str, dict]]) -> None:
@@ -260,7 +262,11 @@ def test_mid_stream_failure_is_an_error_event():
         return b"".join([frame async for frame in guarded_stream([stream], lambda: message.events(stream),
                                                                    _error_events)])
 
-    events = [item for item in parse(asyncio.run(run())) if item.kind == "event"]
+    items = parse(asyncio.run(run()))
+    # A failed message ends at its error event, as Anthropic's do: no message_stop follows.
+    assert set(lint("messages", items, strict=True)) == {"messages.stream.in-band-error",
+                                                          "messages.stream.event-order"}
+    events = [item for item in items if item.kind == "event"]
     assert [e.event for e in events] == ["message_start", "ping", "error"]
     error = events[-1].json()
     assert spec.first_error("AnthropicErrorResponse", error) is None and error["error"]["type"] == "api_error"

@@ -16,7 +16,7 @@ import pytest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http")
+SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses")
 
 
 @dataclass(frozen=True)

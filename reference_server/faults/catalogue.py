@@ -3,7 +3,7 @@
 A fault file::
 
     name: missing-done                    # kebab-case, equals the file name
-    surface: chat                         # chat | completions | embeddings | models | errors | auth | http
+    surface: chat                         # chat | completions | embeddings | models | messages | errors | auth | http | responses
     description: what real servers did (and where: wire-breakages.md section)
     checks: [chat.stream.done-sentinel]   # check ids that must fail through it; [] for a benign control
     applies: {paths: [chat/completions], stream: true}   # API paths (fnmatch, relative to /v1); stream:
@@ -29,7 +29,7 @@ from fixtures import FIXTURES_DIR
 from .transforms import TRANSFORMS
 
 FAULTS_DIR = FIXTURES_DIR / "faults"
-SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http")
+SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses")
 NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 KEYS = {"name", "surface", "description", "checks", "applies", "transform", "select", "auth", "hostile", "source"}
 

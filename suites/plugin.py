@@ -20,7 +20,7 @@ from .target import Target, load_profile, normalise_base_url
 SUITES_DIR = Path(__file__).resolve().parent
 KEY_ENV = ("WIRECHECK_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 # Surfaces a profile claims or not; errors, auth and http are judged wherever they apply.
-API_SURFACES = ("chat", "completions", "embeddings", "models", "messages")
+API_SURFACES = ("chat", "completions", "embeddings", "models", "responses", "messages")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -143,7 +143,7 @@ def _claims(request: pytest.FixtureRequest) -> None:
         return
     info = CHECKS[check_id]
     target: Target = request.getfixturevalue("target")
-    if info.surface in ("chat", "completions", "embeddings", "models", "responses") and info.surface not in target.profile.surfaces:
+    if info.surface in API_SURFACES and info.surface not in target.profile.surfaces:
         pytest.skip(f"not-claimed: profile {target.profile.name!r} does not claim surface {info.surface}")
     missing = [c for c in info.claims if c not in target.profile.claims]
     if missing:

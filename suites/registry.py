@@ -16,7 +16,7 @@ import pytest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses")
+SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses", "messages")
 
 
 @dataclass(frozen=True)

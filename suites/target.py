@@ -88,5 +88,17 @@ class Target:
     def url(self, path: str) -> str:
         return self.base_url + "/" + path.lstrip("/")
 
-    def auth_headers(self) -> dict[str, str]:
+    def auth_headers(self, path: str = "") -> dict[str, str]:
+        """Credentials for a request to `path` (relative to /v1): Anthropic's paths get the key as `x-api-key`
+        with the `anthropic-version` every Anthropic client sends; every other path `Authorization: Bearer`."""
+        if is_anthropic_path(path):
+            return {"anthropic-version": ANTHROPIC_VERSION, **({"x-api-key": self.api_key} if self.api_key else {})}
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+ANTHROPIC_VERSION = "2023-06-01"  # the version Anthropic's documentation (and most clients) send
+
+
+def is_anthropic_path(path: str) -> bool:
+    path = path.lstrip("/").split("?", 1)[0]
+    return path == "messages" or path.startswith("messages/")

@@ -80,7 +80,7 @@ class Wire:
                 headers: dict[str, str] | None = None, auth: bool = True,
                 deadline: float | None = None) -> Exchange:
         limit = deadline or self.target.deadline
-        sent = {**(self.target.auth_headers() if auth else {}), **(headers or {})}
+        sent = {**(self.target.auth_headers(path) if auth else {}), **(headers or {})}
         if json_body is not None:
             content = json.dumps(json_body).encode()
             sent.setdefault("Content-Type", "application/json")

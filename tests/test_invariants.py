@@ -133,6 +133,47 @@ def resp_events() -> list[Chunk]:
     return events
 
 
+def resp_call_events() -> list[Chunk]:
+    """A complete stream as OpenAI sends it: a message part opened and closed, then a function call."""
+    msg = {"id": "msg_1", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+    part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+    done_msg = {**msg, "status": "completed", "content": [{**part, "text": "Let me check."}]}
+    call = {"id": "fc_1", "type": "function_call", "status": "in_progress", "arguments": "", "call_id": "call_1",
+            "name": "get_weather"}
+    done_call = {**call, "status": "completed", "arguments": "{\"city\": \"Paris\"}"}
+    response = {"id": "resp_1", "object": "response", "status": "in_progress", "output": []}
+    where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    events = [
+        {"type": "response.created", "response": response},
+        {"type": "response.in_progress", "response": response},
+        {"type": "response.output_item.added", "output_index": 0, "item": msg},
+        {"type": "response.content_part.added", **where, "part": part},
+        {"type": "response.output_text.delta", **where, "delta": "Let me ", "logprobs": []},
+        {"type": "response.output_text.delta", **where, "delta": "check.", "logprobs": []},
+        {"type": "response.output_text.done", **where, "text": "Let me check.", "logprobs": []},
+        {"type": "response.content_part.done", **where, "part": done_msg["content"][0]},
+        {"type": "response.output_item.done", "output_index": 0, "item": done_msg},
+        {"type": "response.output_item.added", "output_index": 1, "item": call},
+        {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": "{\"city\": "},
+        {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": "\"Paris\"}"},
+        {"type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 1, "name": "get_weather",
+         "arguments": done_call["arguments"]},
+        {"type": "response.output_item.done", "output_index": 1, "item": done_call},
+        {"type": "response.completed", "response": {**response, "status": "completed", "output": [done_msg, done_call],
+                                                    "usage": {"input_tokens": 9, "output_tokens": 12,
+                                                              "total_tokens": 21}}},
+    ]
+    for k, event in enumerate(events):
+        event["sequence_number"] = k
+    return events
+
+
+def resp_call_mutate(fn: Callable[[list[Chunk]], None]) -> bytes:
+    events = copy.deepcopy(resp_call_events())
+    fn(events)
+    return resp_body(events)
+
+
 def resp_body(events: list[Chunk] | None = None, names: list[str | None] | None = None) -> bytes:
     events = resp_events() if events is None else events
     return body(*events, names=names or [e.get("type") for e in events], done=False)
@@ -200,7 +241,9 @@ CONFORMANT: dict[str, dict[str, bytes]] = {
             {"type": "future_event", "z": 3},
             {"type": "content_block_stop", "index": 0}, *msg_events()[-2:]]),
     },
-    "responses": {"text": resp_body(), "unnamed events": resp_body(names=[None] * len(resp_events()))},
+    "responses": {"text": resp_body(), "unnamed events": resp_body(names=[None] * len(resp_events())),
+                  "text and function call": resp_body(resp_call_events()),
+                  "trailing [DONE]": resp_body(resp_call_events()) + sse.DONE},
 }
 
 # Benign framing variants that must pass every non-strict check.
@@ -263,6 +306,10 @@ VIOLATIONS: dict[str, bytes] = {
     "responses.stream.terminal-event": resp_mutate(_drop(-1)),
     "responses.stream.in-band-error": resp_mutate(lambda e: e.insert(4, {
         "type": "error", "code": "server_error", "message": "boom", "param": None, "sequence_number": 99})),
+    "responses.stream.output-items": resp_call_mutate(_set("item_id", "msg_2", at=4)),
+    "responses.stream.output-text": resp_call_mutate(_set("text", "Let me check!", at=6)),
+    "responses.stream.function-calls": resp_call_mutate(lambda e: [e[k]["item"].pop("call_id") for k in (9, 13)]),
+    "responses.stream.usage": resp_call_mutate(_set("response.usage.total_tokens", 12, at=-1)),
 }
 
 

@@ -112,6 +112,7 @@ from .apply import (
     apply_stream,
     stream_transform,
 )
+from . import responses  # noqa: E402,F401  (Responses API and typed-event transforms register on import)
 
 __all__ = [
     "STAGES",

@@ -30,7 +30,8 @@ from .wire import Exchange, Wire
 TOKEN_CAP = 16
 API_PREFIX = "/v1"
 MAX_TIMEOUTS = 2  # a target that stalls twice is not fuzzed further: the evidence is in
-SURFACE_OF_TAG = {"chat": "chat", "completions": "completions", "embeddings": "embeddings", "models": "models"}
+SURFACE_OF_TAG = {"chat": "chat", "completions": "completions", "embeddings": "embeddings", "models": "models",
+                  "responses": "responses"}
 
 
 @dataclass
@@ -98,6 +99,11 @@ def tame(operation: str, body: Any, target: Target, positive: bool) -> Any:
     model = target.embedding_model if operation == "createEmbedding" else target.model
     if positive or isinstance(body.get("model"), str):
         body["model"] = model
+    if operation == "createResponse":
+        value = body.get("max_output_tokens")
+        if value is None or (_is_int(value) and value > TOKEN_CAP):
+            body["max_output_tokens"] = TOKEN_CAP  # absent or null means "as much as the context allows"
+        return body
     if operation not in ("createChatCompletion", "createCompletion"):
         return body
     keys = ("max_tokens", "max_completion_tokens") if operation == "createChatCompletion" else ("max_tokens",)

@@ -84,8 +84,29 @@ def split_stream(body: bytes) -> Stream:
     return out
 
 
+def typed_stream_schema_problems(body: bytes, event_component: str, *, strict: bool = False) -> list[str]:
+    """A typed-event stream (Anthropic messages, OpenAI Responses: named events, no [DONE]): every data event is
+    one JSON object valid under `event_component`, whose own rules cover its error events."""
+    problems = []
+    events = [it for it in sse.parse(body) if it.kind == "event"]
+    for i, item in enumerate(events):
+        if not item.complete or not item.has_data:
+            problems.append(f"event {i} is not a terminated data event: {item.raw[:80]!r}")
+            continue
+        try:
+            value = json.loads(item.data)
+        except ValueError:
+            problems.append(f"event {i}: data is not JSON: {item.data[:80]!r}")
+            continue
+        problems += schema_problems(event_component, value, strict=strict, where=f"event {i}")
+    return problems[:MAX_PROBLEMS]
+
+
 def stream_schema_problems(body: bytes, chunk_component: str, *, strict: bool = False) -> list[str]:
-    """Framing, then each chunk against `chunk_component` and each in-band error against ErrorResponse."""
+    """Framing, then each chunk against `chunk_component` and each in-band error against ErrorResponse (typed-event
+    streams, whose component is a `...StreamEvent`, by typed_stream_schema_problems)."""
+    if chunk_component.endswith("StreamEvent"):
+        return typed_stream_schema_problems(body, chunk_component, strict=strict)
     stream = split_stream(body)
     problems = list(stream.problems)
     for i, chunk in enumerate(stream.chunks):

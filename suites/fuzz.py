@@ -31,7 +31,7 @@ TOKEN_CAP = 16
 API_PREFIX = "/v1"
 MAX_TIMEOUTS = 2  # a target that stalls twice is not fuzzed further: the evidence is in
 SURFACE_OF_TAG = {"chat": "chat", "completions": "completions", "embeddings": "embeddings", "models": "models",
-                  "responses": "responses"}
+                  "responses": "responses", "messages": "messages"}
 
 
 @dataclass
@@ -103,6 +103,10 @@ def tame(operation: str, body: Any, target: Target, positive: bool) -> Any:
         value = body.get("max_output_tokens")
         if value is None or (_is_int(value) and value > TOKEN_CAP):
             body["max_output_tokens"] = TOKEN_CAP  # absent or null means "as much as the context allows"
+        return body
+    if operation == "anthropicCreateMessage":
+        if _is_int(body.get("max_tokens")) and body["max_tokens"] > TOKEN_CAP:
+            body["max_tokens"] = TOKEN_CAP  # required: an absent one stays absent (that is a 400 to judge)
         return body
     if operation not in ("createChatCompletion", "createCompletion"):
         return body

@@ -103,6 +103,13 @@ def msg_events() -> list[Chunk]:
     ]
 
 
+def msg_end_turn() -> list[Chunk]:
+    """msg_events() with stop_reason end_turn (what a message without tool_use blocks ends with)."""
+    events = msg_events()
+    events[-2]["delta"]["stop_reason"] = "end_turn"
+    return events
+
+
 def msg_body(events: list[Chunk] | None = None, names: list[str | None] | None = None, done: bool = False) -> bytes:
     events = msg_events() if events is None else events
     return body(*events, names=names or [e.get("type") for e in events], done=done)
@@ -233,13 +240,13 @@ CONFORMANT: dict[str, dict[str, bytes]] = {
     },
     "messages": {
         "text and tool use": msg_body(),
-        "no blocks": msg_body([e for e in msg_events() if not e["type"].startswith("content_block")]),
+        "no blocks": msg_body([e for e in msg_end_turn() if not e["type"].startswith("content_block")]),
         "unknown event and block types": msg_body([
             *msg_events()[:1], {"type": "content_block_start", "index": 0,
                                 "content_block": {"type": "brand_new_block", "x": 1}},
             {"type": "content_block_delta", "index": 0, "delta": {"type": "brand_new_delta", "y": 2}},
             {"type": "future_event", "z": 3},
-            {"type": "content_block_stop", "index": 0}, *msg_events()[-2:]]),
+            {"type": "content_block_stop", "index": 0}, *msg_end_turn()[-2:]]),
     },
     "responses": {"text": resp_body(), "unnamed events": resp_body(names=[None] * len(resp_events())),
                   "text and function call": resp_body(resp_call_events()),
@@ -297,6 +304,10 @@ VIOLATIONS: dict[str, bytes] = {
     "messages.stream.block-indices": msg_mutate(_set("index", 1, at=3)),
     "messages.stream.in-band-error": msg_body([*msg_events()[:2], {"type": "error", "error": {
         "type": "overloaded_error", "message": "Overloaded"}}]),
+    "messages.stream.start-usage": msg_mutate(_set("message.usage.input_tokens", 0, at=0)),
+    "messages.stream.usage-cumulative": msg_mutate(_set("usage.output_tokens", 1, at=-2)),
+    "messages.stream.stop-reason": msg_mutate(_set("delta.stop_reason", "end_turn", at=-2)),
+    "messages.stream.tool-use-blocks": msg_mutate(_set("delta.partial_json", "city\": 1}", at=6)),
     # responses
     "responses.stream.data-is-json": resp_body() + b"event: response.completed\ndata: {oops\n\n",
     "responses.stream.event-name-matches-type": resp_body(

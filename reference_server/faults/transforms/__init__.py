@@ -107,6 +107,16 @@ from .transport import (
     hang,
     none,
 )
+from .messages import (
+    AppendDone,
+    TypedEvents,
+    messages_reply,
+    messages_set,
+    messages_stop_reason,
+    openai_error_envelope,
+    reject_tool_result_blocks,
+    require_bearer,
+)
 from .apply import (
     apply_json,
     apply_stream,
@@ -194,4 +204,12 @@ __all__ = [
     "stream_transform",
     "apply_stream",
     "apply_json",
+    "TypedEvents",
+    "AppendDone",
+    "require_bearer",
+    "messages_reply",
+    "reject_tool_result_blocks",
+    "openai_error_envelope",
+    "messages_set",
+    "messages_stop_reason",
 ]

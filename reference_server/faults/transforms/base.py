@@ -16,12 +16,14 @@ STAGES = ("request", "response", "json", "stream", "transport")
 
 @dataclass(frozen=True)
 class Req:
-    """A request as the proxy sees it: method, API path relative to /v1, lower-case headers, parsed JSON body."""
+    """A request as the proxy sees it: method, API path relative to /v1, lower-case headers, parsed JSON body,
+    query string."""
 
     method: str
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    query: str = ""
 
     @property
     def stream(self) -> bool:

@@ -23,8 +23,9 @@ def drop_fields(req: Req, ctx: Context) -> Req:
 
 @transform("request.set-fields")
 def set_fields(req: Req, ctx: Context) -> Req:
-    """Set (`fields`) and remove (`drop`) top-level request fields before forwarding, optionally only when the
-    request has the values in `when` (e.g. `temperature: 0` read as "unset")."""
+    """Set (`fields`), default (`defaults`: set where absent) and remove (`drop`) top-level request fields before
+    forwarding, optionally only when the request has the values in `when` (e.g. `temperature: 0` read as
+    "unset")."""
     if not isinstance(req.body, dict):
         return req
     when = ctx.params.get("when") or {}
@@ -32,7 +33,8 @@ def set_fields(req: Req, ctx: Context) -> Req:
         return req
     drop = set(ctx.params.get("drop", ()))
     body = {k: v for k, v in req.body.items() if k not in drop}
-    return replace(req, body={**body, **copy.deepcopy(ctx.params.get("fields", {}))})
+    defaults = {k: v for k, v in (ctx.params.get("defaults") or {}).items() if k not in body}
+    return replace(req, body={**body, **copy.deepcopy({**defaults, **ctx.params.get("fields", {})})})
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> Reply:

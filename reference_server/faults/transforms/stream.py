@@ -141,7 +141,8 @@ class NameEvents(StreamTransform):
 @stream_fault("error-midstream")
 class ErrorMidstream(StreamTransform):
     """After `after` data events, an in-band `{"error": {...}}` chunk, then the stream ends (no finish, no
-    [DONE]): generation failed part-way (OpenRouter's 502 chunk, TGI)."""
+    [DONE]): generation failed part-way (OpenRouter's 502 chunk, TGI). `payload` and `event` give another shape
+    (Anthropic's `event: error` with `{"type": "error", "error": {...}}`)."""
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -159,7 +160,7 @@ class ErrorMidstream(StreamTransform):
         self.done = True
         error = self.ctx.params.get("error") or {"message": "Upstream provider overloaded", "type": "server_error",
                                                  "param": None, "code": 502}
-        return [sse.encode_json({"error": error})]
+        return [sse.encode_json(self.ctx.params.get("payload") or {"error": error}, event=self.ctx.params.get("event"))]
 
 
 @stream_fault("hold")

@@ -1,0 +1,376 @@
+"""Anthropic Messages API (`POST /v1/messages`, `/v1/messages/count_tokens`): response shape, stop reasons, tool
+use, transport (x-api-key, anthropic-version/-beta, ?beta=true) and errors in Anthropic's envelope.
+
+Model-agnostic like the chat checks: a stop sequence is taken from the target's own greedy answer, tool input is
+judged against the declared input_schema, never golden text. Stream framing is judged by the stream invariants
+(test_messages_stream.py); streams here serve tool use and text comparisons. Every request goes out with the key as
+`x-api-key` and `anthropic-version: 2023-06-01` (suites/target.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from .expect import expect_object, expect_stream
+from .invariants import lint
+from .invariants.common import short
+from .invariants.messages import tool_inputs
+from .judge import pick_stop, schema_problems
+from .registry import check, fail
+from .target import Target
+from .toolcalls import json_object_problems, schema_violations
+from .wire import Exchange, Wire
+
+PATH = "messages"
+PROMPT = [{"role": "user", "content": "Count from one to ten."}]
+DETERMINISM_PROMPT = [{"role": "user", "content": "What is 7 times 8?"}]
+PARIS = [{"role": "user", "content": "What is the weather in Paris?"}]
+MAX_TOKENS = 48
+BOUND = 3
+TOOL_TOKENS = 64  # room for a call's input; a call cut off at this bound is inconclusive, not a failure
+WEATHER = {"name": "get_weather", "description": "Get the current weather in a city.",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string", "description": "The city"}},
+                            "required": ["city"]}}
+SCHEMAS = {WEATHER["name"]: WEATHER["input_schema"]}
+UNKNOWN_MODEL = "wirecheck-no-such-model-7f3a"
+
+
+def body(target: Target, messages: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
+    return {"model": target.model, "max_tokens": MAX_TOKENS, "messages": messages or PROMPT, **fields}
+
+
+def create(wire: Wire, target: Target, messages: list[dict[str, Any]] | None = None, **fields: Any) -> Exchange:
+    return wire.post(PATH, body(target, messages, **fields))
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """The concatenated text blocks of a Message."""
+    content = message.get("content")
+    blocks = content if isinstance(content, list) else []
+    return "".join(b.get("text") or "" for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+
+
+def streamed_text(ex: Exchange) -> tuple[str, Any]:
+    """(text of the text_delta events, the last message_delta's stop_reason) of a streamed message."""
+    text, reason = "", None
+    for item in expect_stream(ex, "a streamed message"):
+        try:
+            value = json.loads(item.data) if item.kind == "event" and item.has_data else None
+        except ValueError:
+            continue
+        if not isinstance(value, dict):
+            continue
+        delta = value.get("delta") if isinstance(value.get("delta"), dict) else {}
+        if value.get("type") == "content_block_delta" and delta.get("type") == "text_delta":
+            text += delta.get("text") or ""
+        if value.get("type") == "message_delta" and delta.get("stop_reason") is not None:
+            reason = delta["stop_reason"]
+    return text, reason
+
+
+def _judge(ex: Exchange, problems: list[str]) -> None:
+    if problems:
+        fail("; ".join(problems[:5]), ex.evidence(*problems[:20]))
+
+
+def envelope_problems(ex: Exchange, status: int, error_type: str) -> list[str]:
+    """An error must be HTTP `status` with `{"type": "error", "error": {"type": error_type, "message"}}`."""
+    if ex.error or ex.timed_out:
+        return [ex.describe()]
+    problems = [] if ex.status == status else [f"HTTP {ex.status}, not {status}"]
+    try:
+        value = ex.json()
+    except ValueError:
+        return problems + [f"the error body is not JSON: {ex.body[:120]!r}"]
+    problems += schema_problems("AnthropicErrorResponse", value, where=f"HTTP {ex.status} error")
+    error = value.get("error") if isinstance(value, dict) else None
+    if isinstance(value, dict) and value.get("type") != "error":
+        problems.append(f"the error body's type is {short(value.get('type'))}, not \"error\" (Anthropic's envelope)")
+    if isinstance(error, dict) and error.get("type") != error_type:
+        problems.append(f"error.type is {short(error.get('type'))}, not {error_type!r}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def greedy(wire: Wire, target: Target) -> tuple[Exchange, dict[str, Any]]:
+    ex = create(wire, target, temperature=0)
+    return ex, expect_object(ex, "a plain greedy message")
+
+
+# ------------------------------------------------------------------------------------------------ shape
+
+
+@check("messages.response-schema", surface="messages",
+       rationale="A non-streamed reply is a Message: `msg_` id, type message, role assistant, content blocks, a "
+                 "stop_reason from the enum, stop_sequence, usage with integer input_tokens and output_tokens; the "
+                 "anthropic SDK's models and usage metering reject anything else (breakage 30).",
+       faults=("messages-response-schema",))
+def test_messages_response_schema(greedy, target: Target) -> None:
+    ex, message = greedy
+    problems = schema_problems("AnthropicMessage", message, strict=target.strict)
+    if isinstance(message.get("id"), str) and not message["id"].startswith("msg_"):
+        problems.append(f"id {short(message['id'])} does not start with msg_")
+    if message.get("stop_reason") is None:
+        problems.append("stop_reason is null in a finished message")
+    usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
+    if usage.get("input_tokens") == 0:
+        problems.append("usage.input_tokens is 0 for a non-empty prompt")
+    _judge(ex, problems)
+
+
+@check("messages.max-tokens", surface="messages",
+       rationale="`max_tokens: N` bounds the output (usage.output_tokens <= N) and a message cut there ends with "
+                 "stop_reason \"max_tokens\": clients continue or report a truncated answer only on that value.",
+       faults=("messages-max-tokens-reason",))
+def test_messages_max_tokens(greedy, wire: Wire, target: Target) -> None:
+    used = (greedy[1].get("usage") or {}).get("output_tokens")
+    if isinstance(used, int) and used <= BOUND:
+        pytest.skip(f"inconclusive: the greedy answer is only {used} tokens, too short to test a {BOUND}-token bound")
+    ex = create(wire, target, temperature=0, max_tokens=BOUND)
+    message = expect_object(ex, f"a message with max_tokens={BOUND}")
+    problems = []
+    used = (message.get("usage") or {}).get("output_tokens") if isinstance(message.get("usage"), dict) else None
+    if isinstance(used, int) and used > BOUND:
+        problems.append(f"max_tokens={BOUND} produced {used} output tokens")
+    if message.get("stop_reason") != "max_tokens":
+        problems.append(f"a message cut at max_tokens={BOUND} has stop_reason {short(message.get('stop_reason'))}, "
+                        f"not \"max_tokens\"")
+    _judge(ex, problems)
+
+
+@check("messages.stop-sequence", surface="messages", claims=("stop",),
+       rationale="With stop_sequences, generation ends before the sequence (never including it) with stop_reason "
+                 "\"stop_sequence\" and `stop_sequence` naming it, streamed or not; taken from the target's own "
+                 "greedy answer (breakage 16).",
+       faults=("messages-stop-sequence-unreported",))
+def test_messages_stop_sequence(greedy, wire: Wire, target: Target) -> None:
+    text = text_of(greedy[1])
+    picked = pick_stop(text)
+    if picked is None:
+        pytest.skip(f"inconclusive: the greedy output {text!r} is too short to take a stop sequence from")
+    stop, expected = picked
+    ex = create(wire, target, temperature=0, stop_sequences=[stop])
+    message = expect_object(ex, "a greedy message with stop_sequences")
+    got = text_of(message)
+    if stop in got:
+        fail(f"the stop sequence {stop!r} appears in the output {got[:200]!r}", ex.evidence())
+    if not got.startswith(expected) and message.get("stop_reason") != "stop_sequence":
+        pytest.skip(f"inconclusive: the output diverged from the greedy run ({got[:80]!r} vs {expected[:80]!r})")
+    problems = []
+    if message.get("stop_reason") != "stop_sequence":
+        problems.append(f"stopped at {stop!r} with stop_reason {short(message.get('stop_reason'))}, not "
+                        f"\"stop_sequence\"")
+    if message.get("stop_sequence") != stop:
+        problems.append(f"stop_sequence is {short(message.get('stop_sequence'))}, not {stop!r}")
+    if "stream" in target.profile.claims:
+        streamed = create(wire, target, temperature=0, stop_sequences=[stop], stream=True)
+        text, reason = streamed_text(streamed)
+        if stop in text:
+            problems.append(f"streamed, the stop sequence {stop!r} appears in the output {text[:200]!r}")
+        elif text.startswith(expected) and reason != "stop_sequence":
+            problems.append(f"streamed, the message stopped at {stop!r} with stop_reason {short(reason)}")
+    _judge(ex, problems)
+
+
+@check("messages.determinism", surface="messages", claims=("determinism", "stream"),
+       rationale="A target claiming determinism gives identical text at temperature 0, twice and streamed vs "
+                 "non-streamed, on /v1/messages as on chat completions: caches and evals depend on it.",
+       faults=("messages-temperature-zero-ignored",))
+def test_messages_determinism(wire: Wire, target: Target) -> None:
+    for messages in (PROMPT, DETERMINISM_PROMPT):
+        texts = []
+        for _ in range(2):
+            ex = create(wire, target, messages, temperature=0, max_tokens=32)
+            texts.append(text_of(expect_object(ex, "a greedy message")))
+        if texts[0] != texts[1]:
+            fail(f"two identical greedy requests differ: {texts[0][:80]!r} vs {texts[1][:80]!r}", ex.evidence())
+        streamed = create(wire, target, messages, temperature=0, max_tokens=32, stream=True)
+        text, _ = streamed_text(streamed)
+        if text != texts[0]:
+            fail(f"streamed text {text[:80]!r} differs from non-streamed {texts[0][:80]!r}", streamed.evidence())
+
+
+# ------------------------------------------------------------------------------------------------ tools
+
+
+def _tool_body(target: Target, choice: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return body(target, PARIS, tools=[WEATHER], tool_choice=choice, temperature=0, max_tokens=TOOL_TOKENS, **fields)
+
+
+@pytest.fixture(scope="module")
+def tool_any(wire: Wire, target: Target) -> Exchange:
+    return wire.post(PATH, _tool_body(target, {"type": "any"}))
+
+
+def _not_cut_off(reason: Any, what: str) -> None:
+    if reason == "max_tokens":
+        pytest.skip(f"inconclusive: {what} was cut off at max_tokens={TOOL_TOKENS}, so its input cannot be judged")
+
+
+def tool_use_problems(message: dict[str, Any], what: str) -> list[str]:
+    """tool_use blocks with a toolu id, a declared name and input valid under its input_schema; stop_reason
+    tool_use exactly when there are such blocks."""
+    blocks = [b for b in message.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"]
+    problems = []
+    if not blocks:
+        problems.append(f"{what} got no tool_use block (content {short(message.get('content'), 160)})")
+    for i, block in enumerate(blocks):
+        if not isinstance(block.get("id"), str) or not block["id"]:
+            problems.append(f"tool_use block {i} has id {short(block.get('id'))}: the tool_result cannot answer it")
+        if block.get("name") not in SCHEMAS:
+            problems.append(f"tool_use block {i} names {short(block.get('name'))}, not a declared tool")
+        elif not isinstance(block.get("input"), dict):
+            problems.append(f"tool_use block {i} has input {short(block.get('input'))}, not a JSON object")
+        else:
+            problems += schema_violations(block["input"], SCHEMAS[block["name"]], f"tool_use block {i} input")
+    if bool(blocks) != (message.get("stop_reason") == "tool_use"):
+        problems.append(f"{what}: stop_reason is {short(message.get('stop_reason'))} with {len(blocks)} tool_use "
+                        f"block(s); it must be \"tool_use\" exactly when there are some")
+    return problems
+
+
+@check("messages.tools.use", surface="messages", claims=("tools",),
+       rationale="tool_choice {type: any} and {type: tool, name} must answer with tool_use blocks (id, declared name, "
+                 "input valid under input_schema) and stop_reason \"tool_use\": agent loops run tools only on that "
+                 "value and take end_turn for the final answer (breakage 21).",
+       faults=("messages-tool-end-turn",))
+def test_messages_tools_use(tool_any: Exchange, wire: Wire, target: Target) -> None:
+    named = wire.post(PATH, _tool_body(target, {"type": "tool", "name": "get_weather"}))
+    for ex, what in ((tool_any, "tool_choice any"), (named, "tool_choice {type: tool, name: get_weather}")):
+        message = expect_object(ex, f"a request with {what}")
+        _not_cut_off(message.get("stop_reason"), what)
+        _judge(ex, tool_use_problems(message, what))
+
+
+@check("messages.tools.stream", surface="messages", claims=("tools", "stream"),
+       rationale="A streamed tool_use block starts with id, name and input {}; its input_json_delta pieces "
+                 "concatenate to a JSON object valid under input_schema; stop_reason is tool_use, and every messages "
+                 "stream invariant holds (vllm #34887, litellm #29491; breakage 21).",
+       faults=("messages-partial-json-broken", "messages-input-in-start", "messages-tool-end-turn"))
+def test_messages_tools_stream(wire: Wire, target: Target) -> None:
+    ex = wire.post(PATH, _tool_body(target, {"type": "any"}, stream=True))
+    items = expect_stream(ex, "a streamed tool_choice any request")
+    _, reason = streamed_text(ex)
+    _not_cut_off(reason, "the streamed tool_choice any request")
+    failed = lint("messages", items, strict=target.strict)
+    problems = [f"{cid}: {found[0]}" for cid, found in failed.items()]
+    blocks = tool_inputs(items)
+    if not blocks:
+        problems.append(f"tool_choice any streamed no tool_use block (stop_reason {short(reason)})")
+    for i, (block, text) in enumerate(blocks):
+        if block.get("name") in SCHEMAS and text:
+            problems += json_object_problems(text, f"tool_use block {i}'s concatenated partial_json",
+                                             SCHEMAS[block["name"]])
+    if reason != "tool_use":
+        problems.append(f"a streamed tool_use message ended with stop_reason {short(reason)}, not \"tool_use\"")
+    _judge(ex, problems)
+
+
+def _own_tool_use(ex: Exchange) -> dict[str, Any] | None:
+    try:
+        blocks = ex.json()["content"] if ex.status == 200 else []
+    except (ValueError, KeyError, TypeError):
+        return None
+    for block in blocks if isinstance(blocks, list) else []:
+        if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("input"), dict) \
+                and isinstance(block.get("id"), str) and block.get("name") == "get_weather":
+            return {k: block[k] for k in ("type", "id", "name", "input")}
+    return None
+
+
+@check("messages.tools.round-trip", surface="messages", claims=("tools",),
+       rationale="The agent loop's second turn: the assistant's own tool_use block replayed, then a user tool_result "
+                 "(content as text blocks, as the SDKs' typed params send it) must get a 200 Message; servers that "
+                 "reject the replay break every agent after its first call.",
+       faults=("messages-tool-result-blocks-rejected",))
+def test_messages_tools_round_trip(tool_any: Exchange, wire: Wire, target: Target) -> None:
+    use = _own_tool_use(tool_any) or {"type": "tool_use", "id": "toolu_wirecheck_1", "name": "get_weather",
+                                      "input": {"city": "Paris"}}
+    messages = [*PARIS, {"role": "assistant", "content": [use]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"],
+                                              "content": [{"type": "text", "text": "21 C and sunny"}]}]}]
+    ex = wire.post(PATH, body(target, messages, tools=[WEATHER], temperature=0))
+    message = expect_object(ex, "the turn after a tool_result")
+    if not isinstance(message.get("content"), list) or message.get("role") != "assistant":
+        fail(f"the turn after a tool_result is not an assistant Message: {short(message, 200)}", ex.evidence())
+
+
+# -------------------------------------------------------------------------------------------- transport
+
+
+@check("messages.count-tokens", surface="messages", claims=("count_tokens",),
+       rationale="POST /v1/messages/count_tokens exists and returns {input_tokens} equal to the usage.input_tokens "
+                 "of the same request: Claude Code counts tokens with it and fails on a 404 (vercel/ai #17531; "
+                 "breakage 22).",
+       faults=("messages-count-tokens-missing",))
+def test_messages_count_tokens(greedy, wire: Wire, target: Target) -> None:
+    ex = wire.post("messages/count_tokens", {"model": target.model, "messages": PROMPT})
+    counted = expect_object(ex, "POST /messages/count_tokens")
+    _judge(ex, schema_problems("AnthropicMessageTokensCount", counted))
+    used = (greedy[1].get("usage") or {}).get("input_tokens") if isinstance(greedy[1].get("usage"), dict) else None
+    if isinstance(used, int) and counted.get("input_tokens") != used:
+        fail(f"count_tokens says {counted.get('input_tokens')} input tokens, the message's usage {used}",
+             ex.evidence())
+
+
+@check("messages.auth.x-api-key", surface="messages",
+       rationale="Anthropic clients send the key as `x-api-key` (Authorization: Bearer is optional, never "
+                 "required): a server that reads only Bearer answers them 401 (qwen-code #4323, llm-gateway #5; "
+                 "breakage 22).",
+       faults=("messages-bearer-only",))
+def test_messages_auth_x_api_key(wire: Wire, target: Target) -> None:
+    headers = {"anthropic-version": "2023-06-01", "x-api-key": target.api_key or "wirecheck-any-key"}
+    ex = wire.request("POST", PATH, json_body=body(target, max_tokens=BOUND), headers=headers, auth=False)
+    expect_object(ex, "a message authenticated with x-api-key only (no Authorization header)")
+
+
+@check("messages.auth.enforced", surface="messages",
+       rationale="A keyed endpoint refuses /v1/messages without a key or with a wrong x-api-key: 401 with "
+                 "{\"type\": \"error\", \"error\": {\"type\": \"authentication_error\"}} (the anthropic SDK's "
+                 "AuthenticationError); gateways that forward anyway leak paid capacity.",
+       faults=("auth-ignored",))
+def test_messages_auth_enforced(wire: Wire, target: Target) -> None:
+    if not target.api_key:
+        pytest.skip("not-claimed: no API key configured (--api-key or $ANTHROPIC_API_KEY); nothing to enforce")
+    for what, headers in (("no key", {"anthropic-version": "2023-06-01"}),
+                          ("a wrong x-api-key", {"anthropic-version": "2023-06-01", "x-api-key": "wirecheck-wrong"})):
+        ex = wire.request("POST", PATH, json_body=body(target, max_tokens=BOUND), headers=headers, auth=False)
+        problems = envelope_problems(ex, 401, "authentication_error")
+        if problems:
+            fail(f"POST /messages with {what}: " + "; ".join(problems), ex.evidence(*problems))
+
+
+@check("messages.transport.beta", surface="messages",
+       rationale="Claude Code posts to /v1/messages?beta=true with anthropic-beta headers; a server must serve it like "
+                 "the plain path (a vllm-ascend deployment answered 404, vllm-ascend #8634; breakage 22).",
+       faults=("messages-beta-rejected",))
+def test_messages_transport_beta(wire: Wire, target: Target) -> None:
+    ex = wire.post(PATH + "?beta=true", body(target, max_tokens=BOUND),
+                   headers={"anthropic-beta": "interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"})
+    message = expect_object(ex, "POST /messages?beta=true with anthropic-beta headers")
+    _judge(ex, schema_problems("AnthropicMessage", message))
+
+
+# ----------------------------------------------------------------------------------------------- errors
+
+
+@check("messages.errors.max-tokens-required", surface="messages",
+       rationale="max_tokens is required on Anthropic's API: a request without it gets 400 {\"type\": \"error\", "
+                 "\"error\": {\"type\": \"invalid_request_error\", ...}}; a server that defaults it lets clients "
+                 "that break on Anthropic pass (breakage 22).",
+       faults=("messages-max-tokens-defaulted", "messages-openai-error-envelope"))
+def test_messages_max_tokens_required(wire: Wire, target: Target) -> None:
+    ex = wire.post(PATH, {"model": target.model, "messages": PROMPT})
+    _judge(ex, envelope_problems(ex, 400, "invalid_request_error"))
+
+
+@check("messages.errors.unknown-model", surface="messages",
+       rationale="An unknown model gets 404 with error.type not_found_error in Anthropic's envelope (the anthropic "
+                 "SDK's NotFoundError); a 200 from a default model or a 400 hides the client's mistake.",
+       faults=("messages-openai-error-envelope", "error-as-200"))
+def test_messages_unknown_model(wire: Wire, target: Target) -> None:
+    ex = wire.post(PATH, {**body(target, max_tokens=BOUND), "model": UNKNOWN_MODEL})
+    _judge(ex, envelope_problems(ex, 404, "not_found_error"))

@@ -79,6 +79,13 @@ def test_drop_item_field_streamed_and_not():
     assert "call_id" not in body["output"][1] and body["output"][0] == FINAL["output"][0]
 
 
+def test_arguments_as_object_streamed_and_not():
+    items = streamed("json.item-arguments-object")
+    assert failing(items) == {"responses.stream.function-calls"}
+    body = T.apply_json("json.item-arguments-object", copy.deepcopy(FINAL), ctx())
+    assert body["output"][1]["arguments"] == {"city": "Paris"}
+
+
 def test_usage_total_streamed_and_not():
     items = streamed("json.responses-usage-total")
     assert failing(items) == {"responses.stream.usage"}

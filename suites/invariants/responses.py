@@ -68,7 +68,8 @@ def created_first(items: list[SSEItem]) -> Problems:
                                                    f"not response.created"]
 
 
-@stream_check("responses.stream.terminal-event", surface=SURFACE, faults=("responses-double-terminal", "responses-terminal-missing"),
+@stream_check("responses.stream.terminal-event", surface=SURFACE,
+              faults=("responses-double-terminal", "responses-terminal-missing"),
               rationale="A Responses stream ends with exactly one response.completed, .failed or .incomplete, as its "
                         "last event; Codex fails the turn with 'stream closed before response.completed' without it "
                         "(ollama #14600, codex #41340).")
@@ -246,7 +247,8 @@ def closed_item_problems(items: list[SSEItem]) -> Problems:
     return capped(problems)
 
 
-def _text_parts(item: Any) -> list[tuple[int, str]]:
+def text_parts(item: Any) -> list[tuple[int, str]]:
+    """(content index, text) of the output_text parts of a message item."""
     content = item.get("content") if isinstance(item, Mapping) else None
     return [(k, part["text"]) for k, part in enumerate(content if isinstance(content, list) else [])
             if isinstance(part, Mapping) and part.get("type") == "output_text" and isinstance(part.get("text"), str)]
@@ -282,14 +284,14 @@ def output_text_problems(items: list[SSEItem]) -> Problems:
                                 f"concatenated deltas {short(streamed.get(key, ''))}")
         elif kind == "response.output_item.done":
             item = value.get("item")
-            for k, text in _text_parts(item):
+            for k, text in text_parts(item):
                 if text != streamed.get((item.get("id"), k), ""):
                     problems.append(f"event #{n}: the finished message's text {short(text)} is not the concatenated "
                                     f"deltas {short(streamed.get((item.get('id'), k), ''))}")
     final = final_response(items)
     output = final.get("output") if final else None
     for item in output if isinstance(output, list) else []:
-        for k, text in _text_parts(item):
+        for k, text in text_parts(item):
             key = (item.get("id"), k)
             if key in streamed and text != streamed[key]:
                 problems.append(f"the final response's text {short(text)} is not the concatenated deltas "
@@ -309,7 +311,8 @@ def call_id_problems(item: Any, where: str) -> list[str]:
 
 
 @stream_check("responses.stream.function-calls", surface=SURFACE,
-              faults=("responses-call-id-missing", "responses-arguments-delta-missing"),
+              faults=("responses-call-id-missing", "responses-arguments-delta-missing",
+                      "responses-arguments-object"),
               rationale="A streamed function_call item carries call_id and name; its arguments arrive as "
                         "function_call_arguments.delta pieces that concatenate to the .done arguments and the "
                         "finished item's. Typed clients drop a call without call_id (stella #5854), and agents "

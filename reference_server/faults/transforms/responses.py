@@ -93,6 +93,22 @@ def drop_item_field(obj: Any, ctx: Context) -> list[Any]:
     return [_walk(obj, drop)]
 
 
+@transform("json.item-arguments-object")
+def item_arguments_object(obj: Any, ctx: Context) -> list[Any]:
+    """function_call `arguments` sent as the decoded JSON object, not a string (TGI and koboldcpp did it on chat),
+    in items wherever they appear and in function_call_arguments.done; argument deltas stay strings."""
+
+    def decode(node: dict[str, Any]) -> None:
+        if node.get("type") in ("function_call", "response.function_call_arguments.done") and isinstance(
+                node.get("arguments"), str):
+            try:
+                node["arguments"] = json.loads(node["arguments"])
+            except ValueError:
+                pass
+
+    return [_walk(obj, decode)]
+
+
 @transform("json.responses-usage-total")
 def responses_usage_total(obj: Any, ctx: Context) -> list[Any]:
     """Responses `usage.total_tokens` counts only the output (total != input_tokens + output_tokens)."""

@@ -21,6 +21,7 @@ SUITES_DIR = Path(__file__).resolve().parent
 KEY_ENV = ("WIRECHECK_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 # Surfaces a profile claims or not; errors, auth and http are judged wherever they apply.
 API_SURFACES = ("chat", "completions", "embeddings", "models", "responses", "messages")
+ANTHROPIC_SURFACES = {"messages"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -145,6 +146,9 @@ def _claims(request: pytest.FixtureRequest) -> None:
     target: Target = request.getfixturevalue("target")
     if info.surface in API_SURFACES and info.surface not in target.profile.surfaces:
         pytest.skip(f"not-claimed: profile {target.profile.name!r} does not claim surface {info.surface}")
+    if info.surface in ("errors", "auth") and not set(target.profile.surfaces) - ANTHROPIC_SURFACES:
+        pytest.skip(f"not-claimed: profile {target.profile.name!r} claims only Anthropic surfaces; the {info.surface} "
+                    f"checks judge OpenAI's paths and envelope (the messages.* checks judge Anthropic's)")
     missing = [c for c in info.claims if c not in target.profile.claims]
     if missing:
         pytest.skip(f"not-claimed: profile {target.profile.name!r} does not claim {', '.join(missing)}")

@@ -1,6 +1,7 @@
 """The Anthropic Messages fault transforms, offline: applied to a real recorded Anthropic tool-use stream (and to
 a non-streamed Message, requests and error replies), each breaks what its fault describes, the stream invariants
-its fault names see it, and the recording itself passes them all."""
+its fault names see it, and the recording itself passes them all. Also: the anthropic profile, and the credentials
+the suites send on Anthropic paths."""
 
 from __future__ import annotations
 
@@ -135,3 +136,19 @@ def test_set_fields_defaults_only_where_absent():
     params = dict(FAULTS["messages-max-tokens-defaulted"].params)
     assert fn(T.Req("POST", "messages", {}, {"model": "m"}), ctx(params)).body == {"model": "m", "max_tokens": 16}
     assert fn(T.Req("POST", "messages", {}, {"max_tokens": 3}), ctx(params)).body == {"max_tokens": 3}
+
+
+# ------------------------------------------------------------------------------------ profiles and credentials
+
+
+def test_anthropic_profile_and_credentials_per_path():
+    from suites.target import Target, load_profile
+
+    profile = load_profile("anthropic")
+    assert profile.surfaces == ("messages",) and profile.auth == "x-api-key" and "count_tokens" in profile.claims
+    assert "messages" not in load_profile("openai").surfaces and "messages" in load_profile("reference").surfaces
+    target = Target(base_url="http://x/v1", api_key="k", profile=profile, model="m", embedding_model="m")
+    for path in ("messages", "/messages/count_tokens", "messages?beta=true"):
+        assert target.auth_headers(path) == {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    assert target.auth_headers("chat/completions") == {"Authorization": "Bearer k"}
+    assert target.auth_headers("messagesx") == {"Authorization": "Bearer k"}

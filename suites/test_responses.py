@@ -165,24 +165,26 @@ def test_responses_max_output_tokens(wire: Wire, target: Target) -> None:
     fields = {"temperature": 0}
     if "json_schema" in target.profile.claims:
         fields["text"] = {"format": {"type": "json_schema", "name": "words", "schema": WORDS}}
-    free = create(wire, target, LONG_PROMPT, max_output_tokens=8 * BOUND, **fields)
-    used = _usage(expect_object(free, "a long greedy answer")).get("output_tokens")
-    if isinstance(used, int) and used <= BOUND:
-        pytest.skip(f"inconclusive: the greedy answer is only {used} tokens, too short to test a {BOUND}-token bound")
+    # The bounded request first: a cap that holds (or is blown) decides at once; only an answer that ends
+    # within the bound as 'completed' needs the free one, to tell a short answer from a mislabelled cut.
     ex = create(wire, target, LONG_PROMPT, max_output_tokens=BOUND, **fields)
     body = expect_object(ex, f"a request with max_output_tokens={BOUND}")
     got = _usage(body).get("output_tokens")
-    problems = []
     if isinstance(got, int) and got > BOUND:
-        problems.append(f"max_output_tokens={BOUND} produced {got} output tokens")
-    if used is None and got is None and len(output_text(body)) >= len(output_text(free.json())):
-        problems.append(f"max_output_tokens={BOUND} did not shorten the output")
+        fail(f"max_output_tokens={BOUND} produced {got} output tokens", ex.evidence())
     details = body.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, Mapping) else None
     if body.get("status") != "incomplete" or reason != "max_output_tokens":
-        problems.append(f"the output cut at max_output_tokens={BOUND} has status {short(body.get('status'))} and "
-                        f"incomplete_details {short(details)}, not 'incomplete' for reason 'max_output_tokens'")
-    _judge(ex, problems)
+        free = create(wire, target, LONG_PROMPT, max_output_tokens=8 * BOUND, **fields)
+        free_body = expect_object(free, "the same request with room to finish")
+        used = _usage(free_body).get("output_tokens")
+        ends_anyway = used <= BOUND if isinstance(used, int) else len(output_text(free_body)) <= len(output_text(body))
+        if ends_anyway:
+            pytest.skip(f"inconclusive: the answer ends within {BOUND} tokens on its own ({used} tokens), so the "
+                        f"bound cannot be seen")
+        fail(f"the output cut at max_output_tokens={BOUND} (the answer runs to {used} tokens) has status "
+             f"{short(body.get('status'))} and incomplete_details {short(details)}, not 'incomplete' for reason "
+             f"'max_output_tokens'", ex.evidence())
     if "stream" not in target.profile.claims:
         return
     streamed = create(wire, target, LONG_PROMPT, max_output_tokens=BOUND, stream=True, **fields)
@@ -294,9 +296,9 @@ UNKNOWN_ID = "resp_wirecheck0000000000000000000000000000000000000000"
 
 @check("responses.previous-response-id", surface="responses",
        rationale="previous_response_id continues a stored conversation: a server that stores responses must "
-                 "use it (the follow-up counts the earlier turn's tokens) and refuse an unknown id; a stateless "
-                 "one must refuse the field with a 4xx. A 200 that ignores it answers without the context the "
-                 "client believes it sent.",
+                 "use it (the follow-up answers from the earlier turn or counts its tokens) and refuse an unknown "
+                 "id; a stateless one must refuse the field with a 4xx. A 200 that ignores it answers without the "
+                 "context the client believes it sent.",
        faults=("responses-previous-response-id-ignored",))
 def test_responses_previous_response_id(wire: Wire, target: Target) -> None:
     question = "What is my name?"
@@ -315,6 +317,8 @@ def test_responses_previous_response_id(wire: Wire, target: Target) -> None:
     if 400 <= follow.status < 500:
         return  # a stateless server refusing the field clearly
     body = expect_object(follow, "a follow-up naming the previous response")
+    if "Ada" in output_text(body):
+        return  # the follow-up knows the name only the earlier turn gave
     alone = expect_object(create(wire, target, question, temperature=0, max_output_tokens=BOUND),
                           "the same input alone")
     with_previous, without = _usage(body).get("input_tokens"), _usage(alone).get("input_tokens")

@@ -261,8 +261,8 @@ def test_messages_tools_stream(wire: Wire, target: Target) -> None:
     if not blocks:
         problems.append(f"tool_choice any streamed no tool_use block (stop_reason {short(reason)})")
     for i, (block, text) in enumerate(blocks):
-        if block.get("name") in SCHEMAS and text:
-            problems += json_object_problems(text, f"tool_use block {i}'s concatenated partial_json",
+        if block.get("name") in SCHEMAS:
+            problems += json_object_problems(text or "{}", f"tool_use block {i}'s concatenated partial_json",
                                              SCHEMAS[block["name"]])
     if reason != "tool_use":
         problems.append(f"a streamed tool_use message ended with stop_reason {short(reason)}, not \"tool_use\"")

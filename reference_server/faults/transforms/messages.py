@@ -15,7 +15,7 @@ from typing import Any
 from spec import sse
 
 from .base import Context, Reply, Req, StreamTransform, dumps, transform
-from .stream import stream_fault
+from .stream import JsonEvents, stream_fault
 
 
 def _type(obj: Any) -> str | None:
@@ -27,31 +27,23 @@ def anthropic_error(status: int, kind: str, message: str) -> Reply:
     return Reply.of_json(status, {"type": "error", "error": {"type": kind, "message": message}})
 
 
-class TypedEvents(StreamTransform):
-    """Apply `fn(obj, ctx) -> list[obj]` to every JSON data event; each object written is named after its own
-    `type` when the event it replaces was (so added and rewritten events stay well named)."""
+class TypedEvents(JsonEvents):
+    """JsonEvents whose objects are each named after their own `type` when the event they replace was (so added
+    and rewritten events stay well named)."""
 
-    fn: Callable[[Any, Context], list[Any]]
-
-    def event(self, item: sse.SSEItem) -> list[bytes]:
-        if item.kind != "event" or not item.has_data or item.is_done:
-            return [item.raw]
-        try:
-            obj = json.loads(item.data)
-        except ValueError:
-            return [item.raw]
-        out = type(self).fn(obj, self.ctx)
-        if len(out) == 1 and out[0] == obj:
-            return [item.raw]
+    def encode(self, item: sse.SSEItem, obj: Any, out: Any) -> bytes:
         named = item.event is not None and item.event == _type(obj)
-        return [sse.encode_event(dumps(o), event=_type(o) if named else item.event) for o in out]
+        return sse.encode_event(dumps(out), event=_type(out) if named else item.event)
 
 
 def typed_fault(kind: str):
     """Register `fn(obj, ctx) -> list[obj]` as the stream transform ``stream.<kind>`` (via TypedEvents)."""
 
     def register(fn: Callable[[Any, Context], list[Any]]) -> Callable[[Any, Context], list[Any]]:
-        stream_fault(kind)(type(f"TypedEvents_{kind}", (TypedEvents,), {"fn": staticmethod(fn), "__doc__": fn.__doc__}))
+        def init(self: TypedEvents, ctx: Context) -> None:
+            TypedEvents.__init__(self, ctx, fn)
+
+        stream_fault(kind)(type(f"TypedEvents_{kind}", (TypedEvents,), {"__init__": init, "__doc__": fn.__doc__}))
         return fn
 
     return register

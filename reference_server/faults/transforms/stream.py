@@ -31,7 +31,11 @@ class JsonEvents(StreamTransform):
         out = self.fn(obj, self.ctx)
         if len(out) == 1 and out[0] == obj:
             return [item.raw]
-        return [sse.encode_event(dumps(o), event=item.event) for o in out]
+        return [self.encode(item, obj, o) for o in out]
+
+    def encode(self, item: sse.SSEItem, obj: Any, out: Any) -> bytes:
+        """One object `fn` made of the event `item` (whose data was `obj`), as an event: under item's name."""
+        return sse.encode_event(dumps(out), event=item.event)
 
 
 def stream_fault(kind: str):

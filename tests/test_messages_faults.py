@@ -152,3 +152,10 @@ def test_anthropic_profile_and_credentials_per_path():
         assert target.auth_headers(path) == {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     assert target.auth_headers("chat/completions") == {"Authorization": "Bearer k"}
     assert target.auth_headers("messagesx") == {"Authorization": "Bearer k"}
+
+
+def test_extra_pings_are_named_and_harmless():
+    items = faulted("benign-messages-pings")
+    pings = [it for it in items if it.kind == "event" and it.event == "ping"]
+    assert len(pings) > len([it for it in sse.parse(RECORDED) if it.event == "ping"]) + 5
+    assert lint("messages", items, strict=True) == {}

@@ -208,3 +208,13 @@ def input_in_start(obj: Any, ctx: Context) -> list[Any]:
             start["content_block"]["input"] = {"_raw": block["json"]}
         return [start, obj]
     return [obj]
+
+
+@typed_fault("extra-pings")
+def extra_pings(obj: Any, ctx: Context) -> list[Any]:
+    """Benign: a `ping` event after every `every`-th event before message_stop (Anthropic sends pings whenever it
+    likes; clients must skip them)."""
+    n = ctx.state["n"] = ctx.state.get("n", 0) + 1
+    if _type(obj) == "message_stop" or n % int(ctx.params.get("every", 2)):
+        return [obj]
+    return [obj, {"type": "ping"}]

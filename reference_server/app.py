@@ -65,7 +65,7 @@ class BearerAuth:
     """Optional API keys: `Authorization: Bearer <key>` (on Anthropic surfaces `x-api-key: <key>` too),
     compared in constant time, never logged."""
 
-    PUBLIC = frozenset({"/health"})  # liveness probes carry no key
+    PUBLIC = frozenset({"/", "/health"})  # liveness probes (and Claude Code's HEAD /) carry no key
 
     def __init__(self, app: ASGIApp, keys: list[str]) -> None:
         self.app = app
@@ -129,8 +129,15 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", **request.app.state.engine.load()})
 
 
+async def root(request: Request) -> Response:
+    # Some clients probe the base URL before the first call (Claude Code sends HEAD /); a 404 there reads as
+    # "server down".
+    return JSONResponse({"status": "ok", "service": "wirecheck reference server"})
+
+
 def routes() -> list[Route]:
     return [
+        Route("/", root, methods=["GET"]),  # Starlette answers HEAD for GET routes
         Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
         Route("/v1/completions", create_completion, methods=["POST"]),
         Route("/v1/embeddings", create_embedding, methods=["POST"]),

@@ -114,6 +114,9 @@ def anthropic_chat(system: Any, messages: list[dict[str, Any]]) -> tuple[list[di
     prefill = ""
     if messages and messages[-1]["role"] == "assistant" and not out[-1].get("tool_calls"):
         prefill = out.pop()["content"]
+        if not out:
+            raise invalid("messages: the conversation needs a user turn before a final assistant (prefill) turn.",
+                          param="messages")
     return out, prefill
 
 

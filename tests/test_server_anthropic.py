@@ -368,3 +368,12 @@ def test_auth_accepts_bearer_and_x_api_key(keyed_server):
     # x-api-key is Anthropic's header: the OpenAI surfaces still want a bearer key.
     response = httpx.post(keyed_server.base_url + "/v1/chat/completions", json={}, headers={"x-api-key": "sk-test-one"})
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_assistant_only_conversation_is_a_clear_400(http):
+    r = http.post("/v1/messages", json={"model": "tiny", "max_tokens": 8,
+                                        "messages": [{"role": "assistant", "content": "Hello"}]})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "template" not in body["error"]["message"]

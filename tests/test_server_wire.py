@@ -177,3 +177,9 @@ def test_every_response_and_chunk_conforms_to_our_spec(http):
     _conforms("ListModelsResponse", http.get("/v1/models").json())
     _conforms("Model", http.get("/v1/models/tiny").json())
     _conforms("ErrorResponse", http.post("/v1/chat/completions", json={"model": "tiny"}).json())
+
+
+def test_base_url_probe_answers(http):
+    # Claude Code probes HEAD / before its first request; a 404 there reads as "server down".
+    assert http.head("/").status_code == 200
+    assert http.get("/").json()["status"] == "ok"

@@ -377,3 +377,20 @@ def test_assistant_only_conversation_is_a_clear_400(http):
     body = r.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     assert "template" not in body["error"]["message"]
+
+
+def test_sdk_models_list_and_retrieve(claude):
+    # The anthropic SDK reads /v1/models too, in Anthropic's shapes (it sends anthropic-version).
+    page = claude.models.list()
+    assert [m.id for m in page.data] == ["tiny"] and page.data[0].type == "model"
+    assert page.has_more is False and page.first_id == page.last_id == "tiny"
+    model = claude.models.retrieve("tiny")
+    assert model.id == "tiny" and model.created_at.year >= 2024
+    with pytest.raises(anthropic.NotFoundError):
+        claude.models.retrieve("no-such-model")
+
+
+def test_models_keep_the_openai_shape_without_anthropic_version(http):
+    assert http.get("/v1/models").json()["object"] == "list"
+    r = http.get("/v1/models", params={"limit": 0}, headers={"anthropic-version": "2023-06-01"})
+    assert r.status_code == 400

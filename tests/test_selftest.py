@@ -142,8 +142,9 @@ def test_whole_suite_against_a_hanging_target_ends_with_failures(selftest: SelfT
 
 
 def test_selftest_stays_fast(selftest: SelfTest) -> None:
-    # A guard against runs that hang to their deadline, not a speed target: it scales with the catalogue
-    # (about 2.7 s a run on 2 cores today; a hanging run costs tens of seconds).
+    # A guard against runs that hang to their deadline, not a speed target. It scales with the catalogue
+    # (about 2.7 s a fault run on 2 cores today; a hanging run costs tens of seconds), plus a fixed part for
+    # the whole-suite clean and hanging-target runs, so a run of a few selected faults is judged fairly too.
     slow = sorted(((run.wall, name) for name, run in selftest.runs.items()), reverse=True)[:5]
-    budget = 4.0 * len(selftest.runs)
+    budget = 90 + 3.0 * len(selftest.runs)
     assert selftest.wall < budget, f"self-test took {selftest.wall:.0f}s (budget {budget:.0f}s); slowest: {slow}"

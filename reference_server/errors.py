@@ -3,6 +3,8 @@ Anthropic's surfaces in Anthropic's: {"type": "error", "error": {type, message},
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import JSONResponse
 
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
@@ -37,6 +39,13 @@ class APIError(Exception):
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def renamed(self, renames: list[tuple[re.Pattern[str], str]]) -> APIError:
+        """The same error with the shared chat code's field names said as another surface spells them."""
+        for pattern, name in renames:
+            self.message = pattern.sub(name, self.message)
+            self.param = pattern.sub(name, self.param) if self.param else self.param
+        return self
 
     def anthropic_body(self, request_id: str | None = None) -> dict:
         body: dict = {"type": "error", "error": {"type": anthropic_type(self.status), "message": self.message}}

@@ -12,20 +12,21 @@ from .errors import invalid
 _TEMPLATE_ROLE = {"developer": "system"}  # chat templates predate the developer role
 
 
-def _text_of(content: Any, where: str) -> str:
-    """Flatten content parts to text; a part this text-only model cannot read is refused, not dropped."""
+def text_of(content: Any, where: str) -> str:
+    """Flatten content parts (chat's, or Responses' input_text / output_text) at field `where` to text; a part
+    this text-only model cannot read is refused, not dropped."""
     if content is None or isinstance(content, str):
         return content or ""
     texts: list[str] = []
     for j, part in enumerate(content):
         kind = part.get("type")
-        if kind in ("text", "input_text"):
+        if kind in ("text", "input_text", "output_text"):
             texts.append(part.get("text") or "")
         elif kind == "refusal":
             texts.append(part.get("refusal") or "")
         else:
             raise invalid(f"Content parts of type '{kind}' are not supported by this model; send text parts only.",
-                          param=f"{where}.content[{j}].type")
+                          param=f"{where}[{j}].type")
     return "".join(texts)
 
 
@@ -37,7 +38,7 @@ def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             raise invalid("The deprecated 'function' role is not supported; use tool messages with tool_call_id.",
                           param=f"messages[{i}].role")
         item: dict[str, Any] = {"role": _TEMPLATE_ROLE.get(role, role),
-                                "content": _text_of(message.get("content"), f"messages[{i}]")}
+                                "content": text_of(message.get("content"), f"messages[{i}].content")}
         if message.get("tool_calls"):
             item["tool_calls"] = message["tool_calls"]
         if role == "tool":

@@ -21,6 +21,12 @@ def expect_ok(ex: Exchange, what: str = "the request") -> None:
         fail(f"{what} got HTTP {ex.status}, not 200: {snippet(ex)}", ex.evidence())
 
 
+def expect_no_problems(ex: Exchange, problems: list[str]) -> None:
+    """Fail with the first few problems as the message and up to 20 as evidence; pass when there are none."""
+    if problems:
+        fail("; ".join(problems[:5]), ex.evidence(*problems[:20]))
+
+
 def expect_json(ex: Exchange, what: str = "the request") -> Any:
     """The 200 JSON body of `ex`, or a failure that shows what came instead."""
     expect_ok(ex, what)

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from .expect import expect_no_problems
 from .invariants import STREAM_CHECKS, _load
 from .registry import fail
 from .wire import Exchange
@@ -23,8 +24,7 @@ def expect_stream(exchange: Exchange, surface: str, check_id: str) -> None:
     if exchange.error or exchange.timed_out or exchange.status != 200:
         fail(f"no stream to judge: {exchange.describe()}", exchange.evidence())
     problems = STREAM_CHECKS[surface][check_id].fn(exchange.items())
-    if problems:
-        fail("; ".join(problems[:5]), exchange.evidence(*problems[:20]))
+    expect_no_problems(exchange, problems)
 
 
 # ------------------------------------------------------------------------ live checks beyond the invariants

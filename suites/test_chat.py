@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_object, expect_stream, first_choice, message_content
+from .expect import expect_no_problems, expect_object, expect_stream, first_choice, message_content
 from .judge import (assemble, chat_logprob_problems, pick_stop, schema_problems, stop_verdict, template_token_leaks,
                     usage_problems)
 from .registry import check, fail
@@ -50,8 +50,7 @@ def greedy_text(greedy: tuple[Exchange, dict[str, Any]]) -> str:
 def test_chat_response_schema(greedy, target) -> None:
     ex, body = greedy
     problems = schema_problems("CreateChatCompletionResponse", body, strict=target.strict)
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems))
+    expect_no_problems(ex, problems)
 
 
 @check("chat.response.content-type", surface="chat",
@@ -228,8 +227,7 @@ def test_chat_logprobs_shape(wire, target) -> None:
     ex = chat(wire, target, temperature=0, max_tokens=12, logprobs=True, top_logprobs=2)
     choice = first_choice(expect_object(ex, "a request with logprobs"), ex)
     problems = chat_logprob_problems(choice.get("logprobs"), 2, message_content(choice, ex), strict=target.strict)
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems[:20]))
+    expect_no_problems(ex, problems)
 
 
 @check("chat.seed.accepted", surface="chat", claims=("seed",),

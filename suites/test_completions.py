@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_object, expect_stream, first_choice
+from .expect import expect_no_problems, expect_object, expect_stream, first_choice
 from .judge import assemble, completion_logprob_problems, pick_stop, schema_problems, stop_verdict, usage_problems
 from .registry import check, fail
 from .wire import Exchange
@@ -44,8 +44,7 @@ def test_completions_response_schema(greedy, target) -> None:
     for i, choice in enumerate(choices if isinstance(choices, list) else []):
         if isinstance(choice, dict) and choice.get("finish_reason") is None:
             problems.append(f"choices[{i}].finish_reason is null in a finished, non-streamed completion")
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems))
+    expect_no_problems(ex, problems)
 
 
 @check("completions.usage.arithmetic", surface="completions",
@@ -99,8 +98,7 @@ def test_completions_logprobs_shape(wire, target) -> None:
     ex = complete(wire, target, temperature=0, max_tokens=8, logprobs=2)
     choice = first_choice(expect_object(ex, "a completion with logprobs"), ex)
     problems = completion_logprob_problems(choice.get("logprobs"), 2, choice_text(choice, ex))
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems[:20]))
+    expect_no_problems(ex, problems)
 
 
 @check("completions.prompt-forms", surface="completions",

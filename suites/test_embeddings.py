@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_object
+from .expect import expect_no_problems, expect_object
 from .judge import decode_base64_floats, max_abs_diff, nearest, schema_problems
 from .registry import check, fail
 from .wire import Exchange
@@ -61,8 +61,7 @@ def test_embeddings_response_schema(floats, target) -> None:
     lengths = {len(v) for v in vectors(body, ex) if isinstance(v, list)}
     if len(lengths) > 1:
         problems.append(f"embeddings of one model differ in length: {sorted(lengths)}")
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems))
+    expect_no_problems(ex, problems)
 
 
 @check("embeddings.base64-is-string", surface="embeddings", claims=("embeddings-base64",),

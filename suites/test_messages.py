@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_object, expect_stream
+from .expect import expect_no_problems, expect_object, expect_stream
 from .invariants import lint
 from .invariants.common import short
 from .invariants.messages import tool_inputs
@@ -71,10 +71,6 @@ def streamed_text(ex: Exchange) -> tuple[str, Any]:
     return text, reason
 
 
-def _judge(ex: Exchange, problems: list[str]) -> None:
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems[:20]))
-
 
 def envelope_problems(ex: Exchange, status: int, error_type: str) -> list[str]:
     """An error must be HTTP `status` with `{"type": "error", "error": {"type": error_type, "message"}}`."""
@@ -118,7 +114,7 @@ def test_messages_response_schema(greedy, target: Target) -> None:
     usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
     if usage.get("input_tokens") == 0:
         problems.append("usage.input_tokens is 0 for a non-empty prompt")
-    _judge(ex, problems)
+    expect_no_problems(ex, problems)
 
 
 @check("messages.max-tokens", surface="messages",
@@ -138,7 +134,7 @@ def test_messages_max_tokens(greedy, wire: Wire, target: Target) -> None:
     if message.get("stop_reason") != "max_tokens":
         problems.append(f"a message cut at max_tokens={BOUND} has stop_reason {short(message.get('stop_reason'))}, "
                         f"not \"max_tokens\"")
-    _judge(ex, problems)
+    expect_no_problems(ex, problems)
 
 
 @check("messages.stop-sequence", surface="messages", claims=("stop",),
@@ -172,7 +168,7 @@ def test_messages_stop_sequence(greedy, wire: Wire, target: Target) -> None:
             problems.append(f"streamed, the stop sequence {stop!r} appears in the output {text[:200]!r}")
         elif text.startswith(expected) and reason != "stop_sequence":
             problems.append(f"streamed, the message stopped at {stop!r} with stop_reason {short(reason)}")
-    _judge(ex, problems)
+    expect_no_problems(ex, problems)
 
 
 @check("messages.determinism", surface="messages", claims=("determinism", "stream"),
@@ -242,7 +238,7 @@ def test_messages_tools_use(tool_any: Exchange, wire: Wire, target: Target) -> N
     for ex, what in ((tool_any, "tool_choice any"), (named, "tool_choice {type: tool, name: get_weather}")):
         message = expect_object(ex, f"a request with {what}")
         _not_cut_off(message.get("stop_reason"), what)
-        _judge(ex, tool_use_problems(message, what))
+        expect_no_problems(ex, tool_use_problems(message, what))
 
 
 @check("messages.tools.stream", surface="messages", claims=("tools", "stream"),
@@ -266,7 +262,7 @@ def test_messages_tools_stream(wire: Wire, target: Target) -> None:
                                              SCHEMAS[block["name"]])
     if reason != "tool_use":
         problems.append(f"a streamed tool_use message ended with stop_reason {short(reason)}, not \"tool_use\"")
-    _judge(ex, problems)
+    expect_no_problems(ex, problems)
 
 
 def _own_tool_use(ex: Exchange) -> dict[str, Any] | None:
@@ -309,7 +305,7 @@ def test_messages_tools_round_trip(tool_any: Exchange, wire: Wire, target: Targe
 def test_messages_count_tokens(greedy, wire: Wire, target: Target) -> None:
     ex = wire.post("messages/count_tokens", {"model": target.model, "messages": PROMPT})
     counted = expect_object(ex, "POST /messages/count_tokens")
-    _judge(ex, schema_problems("AnthropicMessageTokensCount", counted))
+    expect_no_problems(ex, schema_problems("AnthropicMessageTokensCount", counted))
     used = (greedy[1].get("usage") or {}).get("input_tokens") if isinstance(greedy[1].get("usage"), dict) else None
     if isinstance(used, int) and counted.get("input_tokens") != used:
         fail(f"count_tokens says {counted.get('input_tokens')} input tokens, the message's usage {used}",
@@ -351,7 +347,7 @@ def test_messages_transport_beta(wire: Wire, target: Target) -> None:
     ex = wire.post(PATH + "?beta=true", body(target, max_tokens=BOUND),
                    headers={"anthropic-beta": "interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"})
     message = expect_object(ex, "POST /messages?beta=true with anthropic-beta headers")
-    _judge(ex, schema_problems("AnthropicMessage", message))
+    expect_no_problems(ex, schema_problems("AnthropicMessage", message))
 
 
 # ----------------------------------------------------------------------------------------------- errors
@@ -364,7 +360,7 @@ def test_messages_transport_beta(wire: Wire, target: Target) -> None:
        faults=("messages-max-tokens-defaulted", "messages-openai-error-envelope"))
 def test_messages_max_tokens_required(wire: Wire, target: Target) -> None:
     ex = wire.post(PATH, {"model": target.model, "messages": PROMPT})
-    _judge(ex, envelope_problems(ex, 400, "invalid_request_error"))
+    expect_no_problems(ex, envelope_problems(ex, 400, "invalid_request_error"))
 
 
 @check("messages.errors.unknown-model", surface="messages",
@@ -373,4 +369,4 @@ def test_messages_max_tokens_required(wire: Wire, target: Target) -> None:
        faults=("messages-openai-error-envelope", "error-as-200"))
 def test_messages_unknown_model(wire: Wire, target: Target) -> None:
     ex = wire.post(PATH, {**body(target, max_tokens=BOUND), "model": UNKNOWN_MODEL})
-    _judge(ex, envelope_problems(ex, 404, "not_found_error"))
+    expect_no_problems(ex, envelope_problems(ex, 404, "not_found_error"))

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from .expect import expect_object
+from .expect import expect_no_problems, expect_object
 from .judge import envelope_problems, error_field, schema_problems
 from .registry import check, fail
 from .wire import Exchange
@@ -42,8 +42,7 @@ def test_models_schema(listing, target) -> None:
     problems = schema_problems("ListModelsResponse", body, strict=target.strict)
     if isinstance(body.get("data"), list) and not body["data"]:
         problems.append("data is empty: no model is listed")
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems))
+    expect_no_problems(ex, problems)
 
 
 @check("models.retrieve-consistent", surface="models", claims=("models-retrieve",),
@@ -62,8 +61,7 @@ def test_models_retrieve_consistent(listing, wire, target) -> None:
         problems = schema_problems("Model", body, strict=target.strict)
         if body.get("id") != model_id:
             problems.insert(0, f"GET /models/{model_id} returned id {body.get('id')!r}")
-        if problems:
-            fail("; ".join(problems[:5]), ex.evidence(*problems))
+        expect_no_problems(ex, problems)
 
 
 @check("models.lists-target-model", surface="models", strict=True,

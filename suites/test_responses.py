@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_object, expect_stream
+from .expect import expect_no_problems, expect_object, expect_stream
 from .invariants.common import short
 from .invariants.responses import TERMINAL, call_id_problems, objects, text_parts, usage_problems
 from .judge import schema_problems
@@ -84,10 +84,6 @@ def calls_of(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
             if isinstance(item, Mapping) and item.get("type") == "function_call"]
 
 
-def _judge(ex: Exchange, problems: list[str]) -> None:
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems[:20]))
-
 
 def _not_cut_off(body: Mapping[str, Any], what: str) -> None:
     if body.get("status") == "incomplete":
@@ -136,7 +132,7 @@ def test_responses_response_schema(greedy, target: Target) -> None:
     problems += output_problems(body)
     if not any(isinstance(i, Mapping) and i.get("type") == "message" for i in body.get("output") or []):
         problems.append("output holds no message item for a plain text request")
-    _judge(ex, problems)
+    expect_no_problems(ex, problems)
 
 
 @check("responses.usage.arithmetic", surface="responses",
@@ -149,7 +145,7 @@ def test_responses_usage_arithmetic(greedy, target: Target) -> None:
         if target.strict:
             fail("the response carries no usage", ex.evidence())
         pytest.skip("inconclusive: the response carries no usage (OpenAI always sends it; --strict fails this)")
-    _judge(ex, usage_problems(body["usage"]))
+    expect_no_problems(ex, usage_problems(body["usage"]))
 
 
 # ----------------------------------------------------------------------------------------- token bound
@@ -212,7 +208,7 @@ def test_responses_input_items(wire: Wire, target: Target) -> None:
              {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hi."}]}]
     ex = create(wire, target, items, instructions="Be brief.", temperature=0, max_output_tokens=32)
     body = expect_object(ex, "a request with instructions and input items")
-    _judge(ex, output_problems(body))
+    expect_no_problems(ex, output_problems(body))
 
 
 # ---------------------------------------------------------------------------------------------- tools
@@ -237,7 +233,7 @@ def test_responses_tools_required(required: Exchange) -> None:
             problems.append(f"function_call {k} names {short(call.get('name'))}, not a declared tool")
             continue
         problems += json_object_problems(call.get("arguments"), f"function_call {k}'s arguments", TOOLS[call["name"]])
-    _judge(required, problems)
+    expect_no_problems(required, problems)
 
 
 CANNED_CALL = {"type": "function_call", "call_id": "call_wirecheck_1", "name": "get_weather",
@@ -264,7 +260,7 @@ def test_responses_tools_round_trip(wire: Wire, target: Target, required: Exchan
               "output": "{\"temperature_c\": 21, \"sky\": \"sunny\"}"}]
     ex = create(wire, target, items, tools=[TOOL], temperature=0, max_output_tokens=MAX_TOKENS)
     body = expect_object(ex, "the turn after a function_call_output")
-    _judge(ex, output_problems(body))
+    expect_no_problems(ex, output_problems(body))
     if calls_of(body) and not output_text(body):
         pytest.skip("inconclusive: the model called a tool again instead of answering")
 
@@ -285,7 +281,7 @@ def test_responses_structured_json_schema(wire: Wire, target: Target) -> None:
         pytest.skip(f"not-claimed: the target refuses text.format json_schema with HTTP {ex.status}")
     body = expect_object(ex, "a request with text.format json_schema")
     _not_cut_off(body, "the structured answer")
-    _judge(ex, json_object_problems(output_text(body), "the output text", CITY))
+    expect_no_problems(ex, json_object_problems(output_text(body), "the output text", CITY))
 
 
 # ------------------------------------------------------------------------------------------------ state

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from .invariants.common import typed_events
+from .expect import expect_no_problems
 from .invariants.responses import closed_item_problems
 from .registry import check, fail
 from .streams import expect_event_stream_type, expect_stream, require_stream, stream_params
@@ -58,8 +59,7 @@ def test_items_closed(text_stream: Exchange, tool_stream: Exchange | None) -> No
     for exchange in _streams(text_stream, tool_stream):
         require_stream(exchange)
         problems = closed_item_problems(exchange.items())
-        if problems:
-            fail("; ".join(problems[:5]), exchange.evidence(*problems[:20]))
+        expect_no_problems(exchange, problems)
 
 
 @check("responses.stream.named-events", surface="responses", claims=("stream",), strict=True,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_object, expect_stream, first_choice, message_content
+from .expect import expect_no_problems, expect_object, expect_stream, first_choice, message_content
 from .judge import assemble, envelope_problems
 from .registry import check, fail
 from .target import Target
@@ -57,8 +57,7 @@ def judge_content(ex: Exchange, content: Any, finish: Any, schema: dict[str, Any
     if finish == "length":
         pytest.skip(f"inconclusive: the output was cut off at max_tokens={MAX_TOKENS}, so it cannot be whole JSON")
     problems = json_object_problems(content, "content", schema)
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems))
+    expect_no_problems(ex, problems)
 
 
 def expect_structured(ex: Exchange, what: str, schema: dict[str, Any] | None) -> None:

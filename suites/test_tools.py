@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_object, expect_stream, first_choice, message_content
+from .expect import expect_no_problems, expect_object, expect_stream, first_choice, message_content
 from .invariants import lint
 from .invariants.common import short
 from .judge import assemble, envelope_problems
@@ -100,10 +100,6 @@ def stream_calls_of(ex: Exchange, what: str) -> tuple[list, list[StreamedCall], 
     return items, calls, finish
 
 
-def _judge(ex: Exchange, problems: list[str]) -> None:
-    if problems:
-        fail("; ".join(problems[:5]), ex.evidence(*problems[:20]))
-
 
 def every_call(calls: list[Any]) -> list[str]:
     return [p for i, call in enumerate(calls) for p in call_problems(call, TOOLS, f"tool_calls[{i}]")]
@@ -119,7 +115,7 @@ def judge_calls(ex: Exchange, what: str, finishes: tuple[str, ...]) -> None:
     if choice.get("finish_reason") not in finishes:
         expected = " or ".join(map(repr, finishes))
         problems.append(f"finish_reason is {short(choice.get('finish_reason'))}, not {expected}")
-    _judge(ex, problems)
+    expect_no_problems(ex, problems)
 
 
 # --------------------------------------------------------------------------------------------- non-stream
@@ -152,7 +148,7 @@ def test_tools_required(required: Exchange) -> None:
 def test_tools_arguments_string(named: Exchange, required: Exchange) -> None:
     for ex, what in ((named, "a forced named tool call"), (required, "a tool_choice 'required' request")):
         _, calls = calls_of(ex, what)
-        _judge(ex, arguments_type_problems(calls))
+        expect_no_problems(ex, arguments_type_problems(calls))
 
 
 @check("chat.tools.finish-reason", surface="chat", claims=("tools", "stream"),
@@ -203,7 +199,7 @@ def test_tools_invalid_choice(wire: Wire, target: Target) -> None:
             fail(f"{what}: {ex.describe()}", ex.evidence())
         if not 400 <= ex.status < 500:
             fail(f"{what} got HTTP {ex.status}, not 400", ex.evidence())
-        _judge(ex, envelope_problems(ex.status, ex.content_type, ex.body, strict=target.strict))
+        expect_no_problems(ex, envelope_problems(ex.status, ex.content_type, ex.body, strict=target.strict))
 
 
 CANNED_CALL = {"id": "call_wirecheck_1", "type": "function",
@@ -251,7 +247,7 @@ def test_tools_round_trip(wire: Wire, target: Target, required: Exchange) -> Non
                "tool-calls-in-content"))
 def test_tools_stream_deltas(required_stream: Exchange) -> None:
     items, _, _ = stream_calls_of(required_stream, "a streamed tool_choice 'required' request")
-    _judge(required_stream, delta_problems(items) or streamed_call_problems(items, TOOLS))
+    expect_no_problems(required_stream, delta_problems(items) or streamed_call_problems(items, TOOLS))
 
 
 @check("chat.tools.stream.invariants", surface="chat", claims=("tools", "stream"),
@@ -262,7 +258,7 @@ def test_tools_stream_deltas(required_stream: Exchange) -> None:
 def test_tools_stream_invariants(required_stream: Exchange, target: Target) -> None:
     items = expect_stream(required_stream, "a streamed tool_choice 'required' request")
     failed = lint("chat", items, strict=target.strict)
-    _judge(required_stream, [f"{cid}: {problems[0]}" for cid, problems in failed.items()])
+    expect_no_problems(required_stream, [f"{cid}: {problems[0]}" for cid, problems in failed.items()])
 
 
 def _parallel_problems(ids: list[Any], indexes: list[Any], what: str) -> list[str]:
@@ -285,7 +281,7 @@ def test_tools_stream_parallel(parallel: Exchange, parallel_stream: Exchange) ->
         judged += 1
         problems = every_call(calls)
         ids = [c.get("id") if isinstance(c, dict) else None for c in calls]
-        _judge(parallel, problems + _parallel_problems(ids, list(range(len(calls))), "non-streamed"))
+        expect_no_problems(parallel, problems + _parallel_problems(ids, list(range(len(calls))), "non-streamed"))
     items, streamed, _ = stream_calls_of(parallel_stream, "a streamed request inviting two parallel calls")
     headers = sum(call.headers for call in streamed)
     if headers >= 2:
@@ -293,7 +289,7 @@ def test_tools_stream_parallel(parallel: Exchange, parallel_stream: Exchange) ->
         indexes = [call.index for call in streamed for _ in range(max(1, call.headers))]
         ids = [i for call in streamed for i in call.ids]
         problems = _parallel_problems(ids, indexes, "streamed")
-        _judge(parallel_stream, problems or streamed_call_problems(items, TOOLS))
+        expect_no_problems(parallel_stream, problems or streamed_call_problems(items, TOOLS))
     if not judged:
         pytest.skip("inconclusive: the target made a single call for two cities, streamed and not; parallel "
                     "calls could not be observed")

@@ -35,7 +35,7 @@ def _check_logprobs(body: dict[str, Any]) -> None:
         raise invalid("top_logprobs requires logprobs to be true.", param="top_logprobs")
 
 
-def _prepare(lm: LoadedModel, body: dict[str, Any]) -> tuple[list[int], OutputPlan, Grammar | None]:
+def prepare(lm: LoadedModel, body: dict[str, Any]) -> tuple[list[int], OutputPlan, Grammar | None]:
     """Prompt ids, output plan and grammar: milliseconds of templating and schema compiling, so off the loop."""
     plan = output_plan(body)
     grammar = output_grammar(plan, compiler_for(lm))
@@ -53,7 +53,7 @@ async def create_chat_completion(request: Request) -> Response:
     _check_logprobs(body)
     check_quantization(body, lm, quantizations(lm))
     include_usage = check_stream_options(body)
-    prompt, plan, grammar = await run_in_threadpool(_prepare, lm, body)
+    prompt, plan, grammar = await run_in_threadpool(prepare, lm, body)
     chosen = body.get("max_completion_tokens")
     max_param = "max_completion_tokens" if chosen is not None else "max_tokens"
     if chosen is None:

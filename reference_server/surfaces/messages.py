@@ -10,6 +10,7 @@ is parsed into tool_use blocks. Errors on these paths use Anthropic's envelope (
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -68,13 +69,9 @@ def _openai_tools(body: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def _anthropic_names(exc: APIError) -> APIError:
-    """The chat surface's errors name OpenAI's fields; say them as this request spelled them."""
-    for theirs, ours in ((".function.parameters", ".input_schema"),
-                         ("response_format.json_schema.schema", "output_config.format.schema")):
-        exc.message = exc.message.replace(theirs, ours)
-        exc.param = exc.param.replace(theirs, ours) if exc.param else exc.param
-    return exc
+# The chat surface's errors name OpenAI's fields; say them as this request spelled them.
+_RENAMES = [(re.compile(r"\.function\.parameters"), ".input_schema"),
+            (re.compile(r"response_format\.json_schema\.schema"), "output_config.format.schema")]
 
 
 def _check_supported(body: dict[str, Any]) -> None:
@@ -96,7 +93,7 @@ def _prepare(lm: LoadedModel, body: dict[str, Any]) -> tuple[list[int], OutputPl
         plan = output_plan(converted)
         grammar = output_grammar(plan, compiler_for(lm))
     except APIError as exc:
-        raise _anthropic_names(exc) from None
+        raise exc.renamed(_RENAMES) from None
     return _prompt(lm, body, converted), plan, grammar
 
 

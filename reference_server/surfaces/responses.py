@@ -10,7 +10,6 @@ are refused with a 400 and every response echoes `store: false`.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -25,14 +24,13 @@ from ..engine.loader import LoadedModel
 from ..engine.types import Usage
 from ..engine.worker import GenerationStream
 from ..errors import APIError, internal, invalid
+from ..prompts import text_of
 from ..request_body import read_json, validate
 from ..tool_calls import CallStart, Content, Piece
-from .chat import Answer, _prepare
+from .chat import Answer, prepare
 from .common import new_id, now, resolve_model, sampling_params
 from .streaming import guarded_stream, sse_response, unless_disconnected
 from .tools import OutputPlan
-
-log = logging.getLogger("wirecheck.server")
 
 ITEM_TYPES = ("message", "function_call", "function_call_output")
 # `include` values this server can honour: it makes no reasoning items, so there is nothing to encrypt.
@@ -63,17 +61,17 @@ async def create_response(request: Request) -> Response:
         raise invalid(f"Too many input items: this server accepts at most {state.config.max_messages}.",
                       param="input")
     try:
-        prompt, plan, grammar = await run_in_threadpool(_prepare, lm, chat)
+        prompt, plan, grammar = await run_in_threadpool(prepare, lm, chat)
     except APIError as exc:
-        raise _renamed(exc) from None
+        raise exc.renamed(_RENAMES) from None
     params = sampling_params({"temperature": body.get("temperature"), "top_p": body.get("top_p")}, lm, len(prompt),
                              max_tokens=body.get("max_output_tokens"), max_param="max_output_tokens",
                              logprobs=False, top_logprobs=0, prompt_param="input",
                              limit=state.config.max_tokens_limit)
     stream = state.engine.generate(prompt, replace(params, grammar=grammar))
-    run = ResponseRun(lm, body, plan, params.temperature, params.top_p)
-    if body.get("stream"):
-        return sse_response(guarded_stream([stream], lambda: _events(run, stream)))
+    run = ResponseRun(lm, body, plan, params.temperature, params.top_p, streaming=bool(body.get("stream")))
+    if run.streaming:
+        return sse_response(guarded_stream([stream], lambda: _events(run, stream), run.fail))
     return JSONResponse(await unless_disconnected(request, _collect(run, stream), [stream]))
 
 
@@ -104,13 +102,6 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
     if body.get("top_logprobs"):
         raise invalid("'top_logprobs' is not supported on /v1/responses by this server.", param="top_logprobs",
                       code="unsupported_parameter")
-
-
-def _renamed(exc: APIError) -> APIError:
-    for pattern, name in _RENAMES:
-        exc.message = pattern.sub(name, exc.message)
-        exc.param = pattern.sub(name, exc.param) if exc.param else exc.param
-    return exc
 
 
 def chat_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +141,7 @@ def chat_messages(instructions: str | None, items: str | list[dict[str, Any]]) -
     for i, item in enumerate(items):
         kind = item.get("type", "message")
         if kind == "message":
-            messages.append({"role": item["role"], "content": _text(item["content"], f"input[{i}].content")})
+            messages.append({"role": item["role"], "content": text_of(item["content"], f"input[{i}].content")})
         elif kind == "function_call":
             call = {"id": item["call_id"], "type": "function",
                     "function": {"name": item["name"], "arguments": item["arguments"]}}
@@ -164,26 +155,10 @@ def chat_messages(instructions: str | None, items: str | list[dict[str, Any]]) -
                 raise invalid(f"No function call found for function call output with call_id '{item['call_id']}': "
                               "send the function_call item before its output.", param=f"input[{i}].call_id")
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
-                             "content": _text(item["output"], f"input[{i}].output")})
+                             "content": text_of(item["output"], f"input[{i}].output")})
     if not messages:
         raise invalid("The input is empty: send at least one input item (or instructions).", param="input")
     return messages
-
-
-def _text(content: str | list[dict[str, Any]], where: str) -> str:
-    """Text content; parts this text-only model cannot read are refused, not dropped."""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for j, part in enumerate(content):
-        if part["type"] in ("input_text", "output_text"):
-            texts.append(part["text"])
-        elif part["type"] == "refusal":
-            texts.append(part["refusal"])
-        else:
-            raise invalid(f"Content parts of type '{part['type']}' are not supported by this model; send "
-                          "input_text parts only.", param=f"{where}[{j}].type")
-    return "".join(texts)
 
 
 # ----------------------------------------------------------------------------------------------- response
@@ -206,11 +181,12 @@ class ResponseRun:
     """One response being generated: its output items, and the stream events that build them.
 
     Every event is encoded when it is made (so later changes to an item never leak into an earlier
-    event); a non-streamed request runs the same steps and keeps only the final response.
+    event); a non-streamed request runs the same steps, encodes no events and keeps only the final response.
     """
 
     def __init__(self, lm: LoadedModel, body: dict[str, Any], plan: OutputPlan, temperature: float,
-                 top_p: float) -> None:
+                 top_p: float, streaming: bool = True) -> None:
+        self.streaming = streaming
         self.answer = Answer(plan)
         self.items: list[dict[str, Any]] = []
         self.open: dict[str, Any] | None = None  # the item being written (always the last one)
@@ -250,9 +226,10 @@ class ResponseRun:
     # -- events --------------------------------------------------------------------------------------
 
     def _emit(self, kind: str, **fields: Any) -> bytes:
-        event = {"type": kind, **fields, "sequence_number": self.seq}
         self.seq += 1
-        return sse.encode_json(event, event=kind)
+        if not self.streaming:
+            return b""
+        return sse.encode_json({"type": kind, **fields, "sequence_number": self.seq - 1}, event=kind)
 
     def start(self) -> list[bytes]:
         created = self.snapshot("in_progress")
@@ -350,13 +327,8 @@ async def _collect(run: ResponseRun, stream: GenerationStream) -> dict[str, Any]
 
 
 async def _events(run: ResponseRun, stream: GenerationStream) -> AsyncIterator[bytes]:
+    # A failure after the stream started goes in-band through guarded_stream, as run.fail's events.
     for frame in run.start():
         yield frame
-    try:
-        async for frame in _generate(run, stream):
-            yield frame
-    except Exception as exc:  # the stream has started: the failure goes in-band, in this surface's shape
-        log.exception("generation failed mid-stream")
-        stream.cancel()
-        for frame in run.fail(exc):
-            yield frame
+    async for frame in _generate(run, stream):
+        yield frame

@@ -69,7 +69,12 @@ def choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
 
 def choice_index(choice: dict[str, Any]) -> int | None:
     index = choice.get("index")
-    return index if isinstance(index, int) and not isinstance(index, bool) else None
+    return index if is_int(index) else None
+
+
+def is_int(value: Any) -> bool:
+    """A JSON integer: Python's bool is an int, JSON's true is not."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def short(value: Any, limit: int = 80) -> str:
@@ -257,7 +262,7 @@ def usage_arithmetic(usage: Any) -> list[str]:
     problems = []
     for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
         value = usage.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        if is_int(value) and value >= 0:
             counts[key] = value
         else:
             problems.append(f"usage.{key} is {short(value)}, not a non-negative integer")

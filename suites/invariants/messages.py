@@ -13,7 +13,7 @@ from typing import Any
 from spec.sse import SSEItem
 
 from . import Problems, stream_check
-from .common import (capped, data_events, event_names_match_types, event_type, short, typed_data_is_json,
+from .common import (capped, data_events, event_names_match_types, event_type, is_int, short, typed_data_is_json,
                      typed_events)
 
 SURFACE = "messages"
@@ -132,10 +132,6 @@ def _of_type(items: list[SSEItem], kind: str) -> list[tuple[int, dict[str, Any]]
     return [(n, value) for n, _, value in typed_events(items) if value is not None and event_type(value) == kind]
 
 
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 @stream_check("messages.stream.start-usage", surface=SURFACE, faults=("messages-start-no-input-tokens",),
               rationale="message_start carries message.usage with the real input_tokens (> 0): Claude Code sizes its "
                         "context window from it, and a 0 there (SGLang, z.ai, Vercel's gateway) disables "
@@ -146,7 +142,7 @@ def start_usage(items: list[SSEItem]) -> Problems:
         message = value.get("message")
         usage = message.get("usage") if isinstance(message, dict) else None
         tokens = usage.get("input_tokens") if isinstance(usage, dict) else None
-        if not _count(tokens):
+        if not (is_int(tokens) and tokens >= 0):
             problems.append(f"event #{n} (message_start) has message.usage.input_tokens {short(tokens)}, not an "
                             f"integer")
         elif tokens == 0:
@@ -173,7 +169,7 @@ def usage_cumulative(items: list[SSEItem]) -> Problems:
             continue
         usage = value.get("usage")  # type: ignore[union-attr]
         tokens = usage.get("output_tokens") if isinstance(usage, dict) else None
-        if not _count(tokens):
+        if not (is_int(tokens) and tokens >= 0):
             problems.append(f"event #{n} (message_delta) has usage.output_tokens {short(tokens)}, not an integer")
             continue
         if last is not None and tokens < last:

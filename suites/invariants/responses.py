@@ -16,7 +16,7 @@ from typing import Any
 from spec.sse import SSEItem
 
 from . import Problems, stream_check
-from .common import (capped, data_events, event_names_match_types, event_type, short, typed_data_is_json,
+from .common import (capped, data_events, event_names_match_types, event_type, is_int, short, typed_data_is_json,
                      typed_events)
 
 SURFACE = "responses"
@@ -116,10 +116,6 @@ CONTENT_EVENTS = ("response.content_part.added", "response.content_part.done", "
 TEXT_EVENTS = ("response.output_text.delta", "response.output_text.done")
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def objects(items: list[SSEItem]) -> list[tuple[int, dict[str, Any]]]:
     """(position, data) of every typed JSON event."""
     return [(n, v) for n, _, v in typed_events(items, skip_done=True) if v is not None and event_type(v)]
@@ -158,7 +154,7 @@ def item_problems(items: list[SSEItem]) -> Problems:
         index = value.get("output_index")
         if kind in ("response.output_item.added", "response.output_item.done"):
             item = value.get("item")
-            if not _int(index) or not isinstance(item, Mapping):
+            if not is_int(index) or not isinstance(item, Mapping):
                 problems.append(f"event #{n} ({kind}) has output_index {short(index)} and item {short(item)}, not an "
                                 f"integer and an object")
                 continue
@@ -376,7 +372,7 @@ def usage_problems(usage: Any, where: str = "usage") -> list[str]:
         return [f"{where} is {short(usage)}, not an object"]
     problems = [f"{where}.{key} is {short(usage.get(key))}, not a non-negative integer"
                 for key in ("input_tokens", "output_tokens", "total_tokens")
-                if not _int(usage.get(key)) or usage[key] < 0]
+                if not is_int(usage.get(key)) or usage[key] < 0]
     if not problems and usage["total_tokens"] != usage["input_tokens"] + usage["output_tokens"]:
         problems.append(f"{where}.total_tokens is {usage['total_tokens']}, not input_tokens + output_tokens = "
                         f"{usage['input_tokens'] + usage['output_tokens']}")

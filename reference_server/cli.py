@@ -110,12 +110,22 @@ def _lint_parser(sub: argparse._SubParsersAction) -> None:
     configure(p)
 
 
+def _load_parser(sub: argparse._SubParsersAction) -> None:
+    from load.command import __doc__ as doc, configure, run  # light: locust itself runs in child processes
+
+    p = sub.add_parser("load", help="measure streaming latency and throughput of a target with locust",
+                       description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(p)
+    p.set_defaults(run=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirecheck", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _lint_parser(sub)
     _proxy_parser(sub)
+    _load_parser(sub)
     return parser
 
 

@@ -1,0 +1,283 @@
+"""The locust side of `wirecheck load`: users, the stage shape and the per-process recorders.
+
+Started by `wirecheck load` as ``locust -f <this file> --headless ...`` (and ``--processes N`` for
+several worker processes); it reads the run's :class:`~load.plan.Plan` from ``WIRECHECK_LOAD_PLAN``.
+Every process that runs users writes its own ``parts/requests-<pid>.jsonl`` and
+``parts/health-<pid>.jsonl`` in the output folder; `wirecheck load` merges them afterwards, so raw
+samples from all workers are pooled and nothing is averaged.
+
+Locust's defaults are wrong for streaming (research/load.md 2.5, 3.1), so:
+* :class:`StreamUser` uses ``HttpUser`` and reads with urllib3's ``read1`` (one recv, no buffering),
+  stamping perf_counter_ns per read (load/timing.py), with ``Accept-Encoding: identity``;
+* the duration locust itself records is overridden with E2EL (its default for stream=True is the
+  time to headers); our own records, not locust's bucketed histograms, feed the report;
+* :class:`IterLinesUser` is the negative control only: ``FastHttpSession.iter_lines`` as locust users
+  commonly write it. bench_accuracy shows how wrong it is.
+"""
+
+from __future__ import annotations
+
+import locust  # noqa: I001  — must come first: it monkey-patches the stdlib for gevent
+from locust import FastHttpUser, HttpUser, LoadTestShape, events, task
+from locust.exception import StopUser
+from locust.runners import MasterRunner
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import psutil
+
+from load.pacer import Pacer, arrival_offsets
+from load.plan import PLAN_ENV, Plan, users_for_rate
+from load.profiles import auth_headers, get_profile, request_body
+from load.records import body_record, failed_record, stream_record
+from load.timing import feed_timed, read_timed
+
+PLAN = Plan.load(os.environ[PLAN_ENV])
+PROFILE = get_profile(PLAN.profile)
+HEADERS = auth_headers(PROFILE, PLAN.api_key)
+TICK_S = 0.010  # event-loop lag probe period
+
+
+class _State:
+    """Per-process run state, set when this process starts running users."""
+
+    def __init__(self) -> None:
+        self.t0: int | None = None          # perf ns at this process's start of the schedule
+        self.epoch = time.time_ns() - time.perf_counter_ns()
+        self.worker = ""                    # host:pid, set after locust forked its worker processes
+        self.pacer: Pacer | None = None
+        self.count = 0
+        self.index_base = 0
+        self.in_flight = 0
+        self.lag: list[float] = []
+        self.requests_file: Any = None
+        self.health_file: Any = None
+        self.greenlets: list[gevent.Greenlet] = []
+
+    def next_index(self) -> int:
+        self.count += 1
+        return self.index_base + self.count
+
+    def stage(self, t: int) -> int:
+        return PLAN.stage_at((t - (self.t0 or t)) / 1e9)
+
+    def write(self, record: dict) -> None:
+        if self.requests_file is not None:
+            self.requests_file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+STATE = _State()
+
+
+def _start_process(environment: Any) -> None:
+    if STATE.t0 is not None:
+        return
+    STATE.t0 = time.perf_counter_ns()
+    STATE.epoch = time.time_ns() - time.perf_counter_ns()
+    STATE.worker = f"{socket.gethostname()}:{os.getpid()}"
+    runner = environment.runner
+    index = getattr(runner, "worker_index", 0) or 0
+    workers = max(1, PLAN.workers)
+    STATE.index_base = index * 10_000_000
+    parts = Path(PLAN.out_dir) / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid()
+    (parts / f"worker-{pid}.json").write_text(json.dumps({"worker": STATE.worker, "t0_ns": STATE.t0 + STATE.epoch,
+                                                          "index": index}))
+    STATE.requests_file = open(parts / f"requests-{pid}.jsonl", "a", buffering=1)
+    STATE.health_file = open(parts / f"health-{pid}.jsonl", "a", buffering=1)
+    if PLAN.mode == "rate":
+        # Each worker paces its share of the rate with its own seeded schedule.
+        offsets = arrival_offsets([s.rate / workers for s in PLAN.stages], [s.duration_s for s in PLAN.stages],
+                                  PLAN.arrival, PLAN.seed * 1000 + index)
+        STATE.pacer = Pacer(offsets, STATE.t0)
+    STATE.greenlets = [gevent.spawn(_lag_probe), gevent.spawn(_health_loop, environment)]
+
+
+def _lag_probe() -> None:
+    """How late a 10 ms sleep wakes up: the event loop's lag, which delays every timestamp."""
+    while True:
+        before = time.perf_counter()
+        gevent.sleep(TICK_S)
+        STATE.lag.append(max(0.0, (time.perf_counter() - before - TICK_S) * 1000))
+
+
+def _health_loop(environment: Any) -> None:
+    proc = psutil.Process()
+    proc.cpu_percent(None)
+    while True:
+        gevent.sleep(1.0)
+        lag, STATE.lag = STATE.lag, []
+        line = {"worker": STATE.worker, "t_ns": time.perf_counter_ns() + STATE.epoch, "cpu_pct": proc.cpu_percent(None),
+                "loop_lag_ms": [round(x, 3) for x in lag], "in_flight": STATE.in_flight,
+                "users": environment.runner.user_count if environment.runner else None}
+        STATE.health_file.write(json.dumps(line) + "\n")
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    if not isinstance(environment.runner, MasterRunner):
+        _start_process(environment)
+
+
+@events.quitting.add_listener
+def _on_quit(environment: Any, **_: Any) -> None:
+    for g in STATE.greenlets:
+        g.kill(block=False)
+    for f in (STATE.requests_file, STATE.health_file):
+        if f is not None:
+            f.flush()
+
+
+def _wait_for_slot() -> int | None:
+    """Open loop: sleep until this user's slot; returns the scheduled perf ns (None in closed loop)."""
+    if STATE.pacer is None:
+        return None
+    slot = STATE.pacer.claim()
+    if slot is None:
+        raise StopUser()  # the schedule is spent
+    delay = (slot - time.perf_counter_ns()) / 1e9
+    if delay > 0:
+        gevent.sleep(delay)
+    return slot
+
+
+def _error_text(status: int, body: bytes) -> str:
+    try:
+        err = json.loads(body).get("error")
+        message = err.get("message") if isinstance(err, dict) else err
+    except (ValueError, AttributeError):
+        message = body[:200].decode("utf-8", "replace")
+    return f"{status}: {message}"
+
+
+class _Common:
+    """The parts both users share."""
+
+    def _prepare(self) -> tuple[int | None, dict, int, int]:
+        slot = _wait_for_slot()
+        body = request_body(PROFILE, PLAN.model, STATE.next_index(), PLAN.input_tokens, PLAN.output_tokens,
+                            PLAN.extra_body, PLAN.seed)
+        t_send = time.perf_counter_ns()
+        return slot, body, t_send, STATE.stage(t_send)
+
+    @staticmethod
+    def _lag(slot: int | None, t_send: int) -> int | None:
+        return None if slot is None else t_send - slot
+
+
+class StreamUser(_Common, HttpUser):
+    """The measuring user: exact read path (see module docstring)."""
+
+    @task
+    def one_request(self) -> None:
+        slot, body, t_send, stage = self._prepare()
+        common = {"profile": PLAN.profile, "stage": stage, "worker": STATE.worker, "send_ns": t_send + STATE.epoch,
+                  "lag_ns": self._lag(slot, t_send), "max_tokens": body.get("max_tokens") or body.get("max_output_tokens")}
+        STATE.in_flight += 1
+        headers_ns = None
+        try:
+            with self.client.post(PROFILE.path, json=body, headers=HEADERS, stream=True, catch_response=True,
+                                  name=PLAN.profile, timeout=(10, PLAN.request_timeout_s)) as resp:
+                headers_ns = time.perf_counter_ns() - t_send
+                status = resp.status_code or 0
+                if status != 200:
+                    record = failed_record(status=status, headers_ns=headers_ns if status else None,
+                                           done_ns=time.perf_counter_ns() - t_send,
+                                           error=_error_text(status, resp.content or b"") if status else
+                                           f"transport: {getattr(resp, 'error', None)}", **common)
+                else:
+                    request_id = resp.headers.get("x-request-id") or resp.headers.get("request-id")
+                    if PROFILE.stream:
+                        timed = read_timed(resp.raw.read1, time.perf_counter_ns)
+                        done_ns = time.perf_counter_ns() - t_send
+                        parsed = PROFILE.parse_stream([(n, d) for _, n, d in timed.events])
+                        record = stream_record(request_id=request_id, status=status, headers_ns=headers_ns,
+                                               timed=timed, parsed=parsed, t_send=t_send, done_ns=done_ns,
+                                               error=None, **common)
+                    else:
+                        content = resp.raw.read()
+                        done_ns = time.perf_counter_ns() - t_send
+                        try:
+                            parsed = PROFILE.parse_body(json.loads(content))
+                            error = None
+                        except (ValueError, AttributeError) as exc:
+                            parsed, error = None, f"body is not JSON: {exc}"
+                        record = body_record(request_id=request_id, status=status, headers_ns=headers_ns,
+                                             done_ns=done_ns, parsed=parsed, nbytes=len(content), error=error,
+                                             **common)
+                resp.request_meta["response_time"] = (record["last_token_ns"] or record["done_ns"]) / 1e6
+                resp.request_meta["response_length"] = record["bytes"]
+                if record["ok"]:
+                    resp.success()
+                else:
+                    resp.failure(record["error"])
+        except gevent.GreenletExit:
+            STATE.write(failed_record(status=0, headers_ns=headers_ns, done_ns=time.perf_counter_ns() - t_send,
+                                      error="cancelled: the run stopped mid-request", **common))
+            raise
+        except Exception as exc:  # noqa: BLE001 — a broken stream is a measured error, not a crash
+            STATE.write(failed_record(status=0, headers_ns=headers_ns, done_ns=time.perf_counter_ns() - t_send,
+                                      error=f"transport: {type(exc).__name__}: {exc}", **common))
+            return
+        finally:
+            STATE.in_flight -= 1
+        STATE.write(record)
+
+
+class IterLinesUser(_Common, FastHttpUser):
+    """Negative control: locust's FastHttpSession.iter_lines, each line stamped as it is yielded."""
+
+    @task
+    def one_request(self) -> None:
+        slot, body, t_send, stage = self._prepare()
+        common = {"profile": PLAN.profile, "stage": stage, "worker": STATE.worker, "send_ns": t_send + STATE.epoch,
+                  "lag_ns": self._lag(slot, t_send), "max_tokens": body.get("max_tokens")}
+        chunks: list[tuple[int, bytes]] = []
+        try:
+            for line in self.client.iter_lines(PROFILE.path, method="POST", json=body, headers=HEADERS):
+                chunks.append((time.perf_counter_ns(), line.encode() + b"\n"))
+        except Exception as exc:  # noqa: BLE001
+            STATE.write(failed_record(status=0, headers_ns=None, done_ns=time.perf_counter_ns() - t_send,
+                                      error=f"transport: {type(exc).__name__}: {exc}", **common))
+            return
+        timed = feed_timed(chunks)
+        parsed = PROFILE.parse_stream([(n, d) for _, n, d in timed.events])
+        STATE.write(stream_record(request_id=None, status=200, headers_ns=0, timed=timed, parsed=parsed,
+                                  t_send=t_send, done_ns=time.perf_counter_ns() - t_send, error=None, **common))
+
+
+# Exactly one user class is active: locust picks from those defined here unless told by name.
+if PLAN.reader == "locust-iter-lines":
+    StreamUser.weight = 0  # type: ignore[attr-defined]
+    StreamUser.abstract = True
+else:
+    IterLinesUser.abstract = True
+
+
+class StagesShape(LoadTestShape):
+    """Users per stage (steps or a linear ramp); a fixed pool of idle users for open-loop stages."""
+
+    def tick(self) -> tuple[int, float] | None:
+        t = self.get_run_time()
+        if t >= PLAN.total_s:
+            return None
+        i = PLAN.stage_at(t)
+        stage = PLAN.stages[i]
+        if stage.rate is not None:
+            users = PLAN.users_for_rate or users_for_rate(max(s.rate or 0 for s in PLAN.stages), PLAN.output_tokens)
+            return users, users
+        if stage.ramp_to is not None:
+            frac = (t - PLAN.stage_start(i)) / stage.duration_s
+            users = round(stage.users + (stage.ramp_to - stage.users) * frac)
+            return max(1, users), max(1.0, (stage.ramp_to - stage.users) / stage.duration_s * 2)
+        return stage.users, max(stage.users, 1)
+
+
+__all__ = ["StreamUser", "IterLinesUser", "StagesShape", "locust"]

@@ -1,12 +1,27 @@
-"""Streamed tokens/s of `wirecheck serve` against the engine alone, measured in one run.
+"""Streamed tokens/s and TTFT of `wirecheck serve` against the engine alone and an HTTP floor, in one run.
 
-    python -m load.bench_server [--concurrency 1,8,32] [--tokens 64] [--rounds 2]
+    python -m load.bench_server [--concurrency 1,8,32,64] [--tokens 64] [--requests 64] [--rounds 2]
+                                [--json PATH]
 
-For each concurrency level, N clients each stream one chat completion of exactly `--tokens` tokens
-(min_tokens = max_tokens, greedy) over real HTTP/SSE on loopback; tokens/s = total completion tokens
-(from the usage trailer) / wall time. The baseline is the same engine, in this process, generating the
-same prompts with the same concurrency and no HTTP. Ratios < 1 are the serving overhead. Client and
-server share this machine's cores, which is part of what is measured: say so when quoting figures.
+Three targets, measured level by level with the same prompts and greedy params (min_tokens = max_tokens =
+`--tokens`, so every stream has exactly that many tokens):
+
+* served: `wirecheck serve` (tiny, CPU) in its own process. At concurrency C, C clients each stream
+  ceil(requests / C) chat completions back to back over real HTTP/SSE on loopback (httpx, one pool).
+  tokens/s = completion tokens from the usage trailers / wall time of the round. TTFT = request sent to
+  the first chunk carrying content.
+* engine: the same engine in this process, no HTTP: C tasks generating the same prompts, same counts.
+* floor: `load.floor_server` in its own process: the same Starlette/uvicorn stack and chunk encoding,
+  streaming pre-made tokens with no model, driven by the identical client.
+
+Ratios: served/engine < 1 is what HTTP, SSE, validation and templating cost on top of generation;
+served/floor < 1 is what generation (and the request work the floor skips) costs on top of pure HTTP/SSE.
+Tokens/s is the best of `--rounds` rounds; TTFT p50/p99 pool every stream of every round (C x
+ceil(requests / C) x rounds samples). Rounds interleave served, floor and engine, and only one target
+works at a time (the servers idle while the engine runs), but the client, the server and the engine all
+share this machine's cores: the served and floor figures include the client's own CPU, so quote them
+with the machine line this prints. The last line gives the client's CPU per level (% of one core): near
+100 the client, not the server, is the limit, which is usually the case for the floor.
 """
 
 from __future__ import annotations
@@ -14,13 +29,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
-import statistics
+import platform
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 
 from reference_server.engine.loader import load_model
 from reference_server.engine.types import SamplingParams
@@ -31,12 +54,49 @@ from spec import sse
 PROMPTS = ["Echo: red fox", "Weather in Oslo?", "Say hello", "Count to five", "What is 2 + 3?",
            "Echo: blue sky over the sea", "Tell me a story", "Hi there"]
 
+COLUMNS = [("concurrency", "conc", "{:.0f}"), ("served_tok_s", "served tok/s", "{:.0f}"),
+           ("served_ttft_p50_ms", "ttft p50", "{:.1f}"), ("served_ttft_p99_ms", "ttft p99", "{:.1f}"),
+           ("engine_tok_s", "engine tok/s", "{:.0f}"), ("floor_tok_s", "floor tok/s", "{:.0f}"),
+           ("floor_ttft_p50_ms", "floor p50", "{:.1f}"), ("floor_ttft_p99_ms", "floor p99", "{:.1f}"),
+           ("served_over_engine", "srv/eng", "{:.2f}"), ("served_over_floor", "srv/floor", "{:.2f}")]
+
 
 def messages(i: int) -> list[dict]:
     return [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
 
 
-async def stream_one(client: httpx.AsyncClient, i: int, tokens: int) -> tuple[int, float]:
+@dataclass
+class Round:
+    tokens: int
+    wall_s: float
+    ttft_s: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0  # this process's CPU time: the client's alone in HTTP rounds (the engine thread idles)
+
+    @property
+    def tok_s(self) -> float:
+        return self.tokens / self.wall_s
+
+
+def per_client(concurrency: int, requests: int) -> int:
+    return max(1, math.ceil(requests / concurrency))
+
+
+async def closed_loop(concurrency: int, count: int, one: Callable[[int], Awaitable[tuple[int, float | None]]]
+                      ) -> Round:
+    """C workers each run `count` requests back to back; request i of worker w uses prompt w + i*C."""
+
+    async def worker(w: int) -> list[tuple[int, float | None]]:
+        return [await one(w + k * concurrency) for k in range(count)]
+
+    start, cpu = time.perf_counter(), time.process_time()
+    results = [r for rs in await asyncio.gather(*(worker(w) for w in range(concurrency))) for r in rs]
+    wall = time.perf_counter() - start
+    return Round(sum(r[0] for r in results), wall, [r[1] for r in results if r[1] is not None],
+                 time.process_time() - cpu)
+
+
+async def stream_one(client: httpx.AsyncClient, i: int, tokens: int) -> tuple[int, float | None]:
+    """(completion tokens from the usage trailer, seconds to the first content chunk)."""
     body = {"model": "tiny", "messages": messages(i), "stream": True, "temperature": 0, "max_tokens": tokens,
             "min_tokens": tokens, "stream_options": {"include_usage": True}}
     reader = sse.SSEReader()
@@ -54,73 +114,195 @@ async def stream_one(client: httpx.AsyncClient, i: int, tokens: int) -> tuple[in
                     first = time.perf_counter() - start
                 if data.get("usage"):
                     usage = data["usage"]["completion_tokens"]
-    return usage, first or 0.0
+    return usage, first
 
 
-async def http_level(base: str, concurrency: int, tokens: int) -> tuple[float, float]:
-    limits = httpx.Limits(max_connections=concurrency + 4)
-    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
-        start = time.perf_counter()
-        results = await asyncio.gather(*(stream_one(client, i, tokens) for i in range(concurrency)))
-        wall = time.perf_counter() - start
-    return sum(r[0] for r in results) / wall, statistics.median(r[1] for r in results)
+async def http_round(client: httpx.AsyncClient, concurrency: int, count: int, tokens: int) -> Round:
+    return await closed_loop(concurrency, count, lambda i: stream_one(client, i, tokens))
 
 
-async def engine_level(engine: Engine, concurrency: int, tokens: int) -> float:
+async def engine_round(engine: Engine, concurrency: int, count: int, tokens: int) -> Round:
     params = SamplingParams(max_tokens=tokens, min_tokens=tokens, temperature=0)
 
-    async def one(i: int) -> int:
+    async def one(i: int) -> tuple[int, float | None]:
         stream = engine.generate(chat_prompt(engine.loaded, messages(i), None), params)
         async for _ in stream:
             pass
-        return stream.usage.completion_tokens
+        return stream.usage.completion_tokens, None
 
-    start = time.perf_counter()
-    counts = await asyncio.gather(*(one(i) for i in range(concurrency)))
-    return sum(counts) / (time.perf_counter() - start)
+    return await closed_loop(concurrency, count, one)
 
 
-def start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "reference_server.cli", "serve", "--port", str(port),
-                             "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+def ms_percentile(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples) * 1000, q, method="linear")) if samples else float("nan")
+
+
+def summarize_level(concurrency: int, served: list[Round], engine: list[Round], floor: list[Round]
+                    ) -> dict[str, Any]:
+    """Best-round tokens/s per target; TTFT percentiles over every stream of every round."""
+    best = {name: max(r.tok_s for r in rounds) for name, rounds in
+            (("served", served), ("engine", engine), ("floor", floor))}
+    pooled = {name: [t for r in rounds for t in r.ttft_s] for name, rounds in (("served", served), ("floor", floor))}
+    row: dict[str, Any] = {"concurrency": concurrency}
+    for name in ("served", "engine", "floor"):
+        row[f"{name}_tok_s"] = best[name]
+    for name in ("served", "floor"):
+        row[f"{name}_ttft_p50_ms"] = ms_percentile(pooled[name], 50)
+        row[f"{name}_ttft_p99_ms"] = ms_percentile(pooled[name], 99)
+        row[f"{name}_ttft_samples"] = len(pooled[name])
+    row["served_over_engine"] = best["served"] / best["engine"]
+    row["served_over_floor"] = best["served"] / best["floor"]
+    # Near 100 the client saturates a core, and the HTTP figures are the client's limit, not the server's.
+    for name, rounds in (("served", served), ("floor", floor)):
+        row[f"{name}_client_cpu_pct"] = max(100 * r.cpu_s / r.wall_s for r in rounds)
+    row["rounds_tok_s"] = {name: [r.tok_s for r in rounds] for name, rounds in
+                           (("served", served), ("engine", engine), ("floor", floor))}
+    return row
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    widths = [max(len(label), 7) for _, label, _ in COLUMNS]
+    lines = [" ".join(label.rjust(w) for (_, label, _), w in zip(COLUMNS, widths))]
+    for row in rows:
+        lines.append(" ".join(fmt.format(row[key]).rjust(w) for (key, _, fmt), w in zip(COLUMNS, widths)))
+    return "\n".join(lines)
+
+
+def machine_info() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "platform": platform.platform(), "loadavg_start": list(os.getloadavg())}
+
+
+def busy_ticks(pids: list[int]) -> tuple[int, int] | None:
+    """(non-idle CPU ticks of the whole machine, CPU ticks of `pids`) from /proc; None off Linux."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        ours = 0
+        for pid in pids:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            ours += sum(int(x) for x in stat.rsplit(")", 1)[1].split()[11:13])  # utime, stime
+    except (OSError, ValueError):
+        return None
+    return sum(fields) - fields[3] - fields[4], ours  # minus idle and iowait
+
+
+def others_pct(before: tuple[int, int] | None, after: tuple[int, int] | None, wall_s: float) -> float | None:
+    """CPU that processes other than the bench's used meanwhile, in % of one core: a busy-machine flag."""
+    if before is None or after is None or wall_s <= 0:
+        return None
+    ticks = (after[0] - before[0]) - (after[1] - before[1])
+    return max(0.0, 100 * ticks / os.sysconf("SC_CLK_TCK") / wall_s)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn(args: list[str], log: Any) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args, "--log-level", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=log)
+
+
+def wait_healthy(proc: subprocess.Popen, port: int, log_path: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
+                return
         except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start")
+            pass
+        time.sleep(0.2)
+    tail = Path(log_path).read_text(errors="replace")[-2000:]
+    raise SystemExit(f"server on port {port} did not start:\n{tail}")
 
 
-def main() -> None:
+async def bench(engine: Engine, bases: dict[str, str], levels: list[int], tokens: int, requests: int,
+                rounds: int) -> list[dict[str, Any]]:
+    rows = []
+    for level in levels:
+        count = per_client(level, requests)
+        limits = httpx.Limits(max_connections=level + 4, max_keepalive_connections=level + 4)
+        async with httpx.AsyncClient(base_url=bases["served"], timeout=300, limits=limits) as served_client, \
+                httpx.AsyncClient(base_url=bases["floor"], timeout=300, limits=limits) as floor_client:
+            # Warm connections, code paths and the engine's batch shapes before timing anything.
+            for client in (served_client, floor_client):
+                await http_round(client, level, 1, min(tokens, 4))
+            await engine_round(engine, level, 1, min(tokens, 4))
+            served, floor, bare = [], [], []
+            for _ in range(rounds):  # interleaved, so drift in machine load hits all three alike
+                served.append(await http_round(served_client, level, count, tokens))
+                floor.append(await http_round(floor_client, level, count, tokens))
+                bare.append(await engine_round(engine, level, count, tokens))
+        rows.append(summarize_level(level, served, bare, floor))
+        print(f"  concurrency {level}: done", file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=2, help="best of N rounds per level")
-    parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
+    parser.add_argument("--concurrency", default="1,8,32,64", help="comma-separated levels")
+    parser.add_argument("--tokens", type=int, default=64, help="completion tokens per stream")
+    parser.add_argument("--requests", type=int, default=64,
+                        help="streams per round (rounded up to a multiple of the concurrency)")
+    parser.add_argument("--rounds", type=int, default=2, help="tokens/s is the best of N rounds per level")
+    parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    args = parser.parse_args(argv)
     levels = [int(x) for x in args.concurrency.split(",")]
-    proc = start_server(args.port)
-    try:
-        engine = Engine(load_model("tiny", device="cpu"))
-        engine.start()
-        rows = []
-        for level in levels:
-            asyncio.run(http_level(f"http://127.0.0.1:{args.port}", level, 4))  # warm connections and paths
-            served = max(asyncio.run(http_level(f"http://127.0.0.1:{args.port}", level, args.tokens))
-                         for _ in range(args.rounds))
-            # The in-process engine must not compete with the idle server for cores: it is idle between levels.
-            bare = max(asyncio.run(engine_level(engine, level, args.tokens)) for _ in range(args.rounds))
-            rows.append((level, served[0], served[1] * 1000, bare, served[0] / bare))
-        engine.close()
-    finally:
-        proc.terminate()
-    print(f"machine: {os.cpu_count()} CPUs, torch threads {__import__('torch').get_num_threads()}")
-    print(f"{'concurrency':>11} {'http tok/s':>11} {'ttft p50 ms':>12} {'engine tok/s':>13} {'ratio':>6}")
-    for level, served_tps, ttft, bare, ratio in rows:
-        print(f"{level:>11} {served_tps:>11.0f} {ttft:>12.1f} {bare:>13.0f} {ratio:>6.2f}")
+    ports = {"served": free_port(), "floor": free_port()}
+    machine = machine_info()
+    with tempfile.TemporaryDirectory() as tmp:
+        logs = {name: os.path.join(tmp, f"{name}.log") for name in ports}
+        procs: dict[str, subprocess.Popen] = {}
+        try:
+            # Both servers start while the engine loads here: start-up is the slow part on small machines.
+            for name, module in (("served", ["reference_server.cli", "serve"]), ("floor", ["load.floor_server"])):
+                with open(logs[name], "w") as log:
+                    procs[name] = spawn([*module, "--port", str(ports[name])], log)
+            engine = Engine(load_model("tiny", device="cpu"))
+            engine.start()
+            for name, proc in procs.items():
+                wait_healthy(proc, ports[name], logs[name])
+            bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            pids = [os.getpid(), *(p.pid for p in procs.values())]
+            before, start = busy_ticks(pids), time.perf_counter()
+            try:
+                rows = asyncio.run(bench(engine, bases, levels, args.tokens, args.requests, args.rounds))
+            finally:
+                engine.close()
+            machine["others_cpu_pct"] = others_pct(before, busy_ticks(pids), time.perf_counter() - start)
+        finally:
+            for proc in procs.values():
+                proc.terminate()
+            for proc in procs.values():
+                proc.wait(timeout=30)
+    import torch
+
+    machine["loadavg_end"] = list(os.getloadavg())
+    machine["torch_threads"] = torch.get_num_threads()
+    settings = {"levels": levels, "tokens": args.tokens, "requests": args.requests, "rounds": args.rounds,
+                "tok_s": "best round", "ttft": "pooled over all rounds"}
+    load = " ".join(f"{x:.2f}" for x in machine["loadavg_start"])
+    others = machine["others_cpu_pct"]
+    print(f"machine: {machine['cpus']} CPUs ({machine['cpu_model']}), python {machine['python']}, "
+          f"torch threads {machine['torch_threads']}, load average at start {load}, other processes used "
+          + ("n/a" if others is None else f"{others:.0f}% of a core") + " during the bench")
+    print(f"{args.tokens} tokens/stream, {args.requests}+ streams/round, tok/s best of {args.rounds} rounds, "
+          f"TTFT (ms) pooled over all rounds; client, servers and engine share the cores")
+    print(table(rows))
+    print("client CPU, % of one core (served / floor): " + ", ".join(
+        f"c{r['concurrency']} {r['served_client_cpu_pct']:.0f} / {r['floor_client_cpu_pct']:.0f}" for r in rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine, "settings": settings, "levels": rows}, indent=2))
 
 
 if __name__ == "__main__":

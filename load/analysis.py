@@ -22,11 +22,13 @@ NS = 1_000_000_000
 METRICS = ("ttft_ms", "ttfo_ms", "ttfb_ms", "e2el_ms", "tpot_ms", "icl_ms", "ntpot_ms", "tokens_per_event",
            "output_tokens", "schedule_lag_ms")
 
-# (amber above, red above) — research/load.md 6.1, except near-zero gaps: a busy 2-core box running
-# the reference server beside the client shows 1-4 % of gaps under a tenth of the median from the
-# server's own scheduling, so amber starts at 1 % and red at 5 % (a buffering proxy gives 50 %+).
+# (amber above, red above) — research/load.md 6.1, except near-zero gaps. Research suggests red
+# above 1 %, but the exact reader on a busy 2-core box running the reference server beside it sees
+# 3-13 % (every one a separate read: the server's own bursts), while locust's iter_lines or a
+# buffering proxy gives 50-100 %. So amber above 5 %, red above 25 %. A near-zero gap is one under
+# a tenth of the typical request's mean gap.
 THRESHOLDS = {"cpu": (50.0, 85.0), "loop_lag": (2.0, 10.0), "schedule_lag": (5.0, 50.0),
-              "zero_gaps": (0.01, 0.05), "tokens_per_event": (1.5, math.inf)}
+              "zero_gaps": (0.05, 0.25), "tokens_per_event": (1.5, math.inf)}
 
 
 def verdict(kind: str, value: float | None) -> str:
@@ -102,9 +104,11 @@ def stage_summary(plan: Plan, index: int, records: Sequence[dict], all_records: 
     server = sum(r["usage_out"] for r in ok if isinstance(r["usage_out"], int))
     events = sum(r["n_events"] for r in ok)
     has_usage = any(isinstance(r["usage_out"], int) for r in ok)
-    median_gap = percentile(icl, 50)
-    # Gaps of exactly 0 are events that shared one read: counted even when they are the median.
-    zero_gaps = sum(1 for g in icl if g == 0 or g < 0.1 * median_gap) / len(icl) if icl else None
+    # "Near zero" is judged against the typical request's mean gap, not the median gap: when most
+    # events arrive coalesced the median gap is itself ~0 and would hide them.
+    typical = percentile([(r["last_token_ns"] - r["first_token_ns"]) / (r["n_events"] - 1) / NS_PER_MS
+                          for r in ok if r["n_events"] >= 2], 50)
+    zero_gaps = sum(1 for g in icl if g == 0 or g < 0.1 * (typical or 0)) / len(icl) if icl else None
     stream = plan_stream(plan)
     in_window = [h for h in health if w0 <= h["t_ns"] < w1]
     cpu_by_worker: dict[str, list[float]] = defaultdict(list)

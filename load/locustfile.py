@@ -33,7 +33,7 @@ import gevent
 import psutil
 
 from load.pacer import Pacer, arrival_offsets
-from load.plan import PLAN_ENV, Plan, users_for_rate
+from load.plan import PLAN_ENV, Plan
 from load.profiles import auth_headers, get_profile, request_body
 from load.records import body_record, failed_record, stream_record
 from load.timing import feed_timed, read_timed
@@ -265,19 +265,7 @@ class StagesShape(LoadTestShape):
     """Users per stage (steps or a linear ramp); a fixed pool of idle users for open-loop stages."""
 
     def tick(self) -> tuple[int, float] | None:
-        t = self.get_run_time()
-        if t >= PLAN.total_s:
-            return None
-        i = PLAN.stage_at(t)
-        stage = PLAN.stages[i]
-        if stage.rate is not None:
-            users = PLAN.users_for_rate or users_for_rate(max(s.rate or 0 for s in PLAN.stages), PLAN.output_tokens)
-            return users, users
-        if stage.ramp_to is not None:
-            frac = (t - PLAN.stage_start(i)) / stage.duration_s
-            users = round(stage.users + (stage.ramp_to - stage.users) * frac)
-            return max(1, users), max(1.0, (stage.ramp_to - stage.users) / stage.duration_s * 2)
-        return stage.users, max(stage.users, 1)
+        return PLAN.users_at(self.get_run_time())
 
 
 __all__ = ["StreamUser", "IterLinesUser", "StagesShape", "locust"]

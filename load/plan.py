@@ -70,6 +70,22 @@ class Plan:
                 return i
         return len(self.stages) - 1
 
+    def users_at(self, elapsed_s: float) -> tuple[int, float] | None:
+        """(users, spawn rate) for locust's shape at ``elapsed_s``; None once the plan is over.
+        Steps spawn at once; a ramp moves linearly; open-loop stages keep a fixed pool of idle users."""
+        if elapsed_s >= self.total_s:
+            return None
+        i = self.stage_at(elapsed_s)
+        stage = self.stages[i]
+        if stage.rate is not None:
+            users = self.users_for_rate or users_for_rate(max(s.rate or 0 for s in self.stages), self.output_tokens)
+            return users, float(users)
+        if stage.ramp_to is not None:
+            frac = (elapsed_s - self.stage_start(i)) / stage.duration_s
+            users = round(stage.users + (stage.ramp_to - stage.users) * frac)
+            return max(1, users), max(1.0, 2 * (stage.ramp_to - stage.users) / stage.duration_s)
+        return stage.users, float(max(stage.users, 1))
+
     def stage_start(self, index: int) -> float:
         return sum(s.duration_s for s in self.stages[:index])
 

@@ -68,6 +68,18 @@ def test_plan_round_trips_and_finds_stages():
     assert plan.total_s == 15 and plan.stage_start(1) == 10 and plan.mode == "users"
 
 
+def test_users_over_time_steps_ramps_and_rate_pools():
+    steps = Plan(target="http://x", profile="chat-stream", model="m", out_dir="/o",
+                 stages=(Stage(10, users=1), Stage(10, users=8)))
+    assert steps.users_at(0) == (1, 1.0) and steps.users_at(12) == (8, 8.0) and steps.users_at(20) is None
+    ramp = Plan(target="http://x", profile="chat-stream", model="m", out_dir="/o", stages=(Stage(10, users=1, ramp_to=21),))
+    assert [ramp.users_at(t)[0] for t in (0, 5, 9.99)] == [1, 11, 21]
+    rate = Plan(target="http://x", profile="chat-stream", model="m", out_dir="/o", output_tokens=64,
+                stages=(Stage(5, rate=2.0), Stage(5, rate=10.0)))
+    pool = rate.users_at(0)[0]
+    assert pool == rate.users_at(7)[0] >= 10 * 2  # sized for the highest rate, the same in every stage
+
+
 # ------------------------------------------------------------------------------ pacer
 
 

@@ -65,14 +65,28 @@ def _token_arrivals(records: Sequence[dict]) -> list[tuple[int, float]]:
     return out
 
 
+def window(plan: Plan, index: int, t0_ns: int) -> tuple[int, int]:
+    """A stage's measurement window in absolute ns: its span minus the warm-up (at most half of it)."""
+    stage = plan.stages[index]
+    start_s = plan.stage_start(index)
+    warm_s = min(plan.warmup_s, stage.duration_s / 2)
+    return t0_ns + int((start_s + warm_s) * NS), t0_ns + int((start_s + stage.duration_s) * NS)
+
+
+def mark_warmup(plan: Plan, records: Sequence[dict], t0_ns: int) -> None:
+    """Flag each record sent before its stage's window (kept in requests.jsonl, left out of figures)."""
+    starts = [window(plan, i, t0_ns)[0] for i in range(len(plan.stages))]
+    for r in records:
+        r["warmup"] = r["send_ns"] < starts[min(r["stage"], len(starts) - 1)]
+
+
 def stage_summary(plan: Plan, index: int, records: Sequence[dict], all_records: Sequence[dict],
                   arrivals: Sequence[tuple[int, float]], health: Sequence[dict], t0_ns: int,
                   slos: Sequence[SLO]) -> dict:
     stage = plan.stages[index]
     start_s = plan.stage_start(index)
     end_s = start_s + stage.duration_s
-    warm_s = min(plan.warmup_s, stage.duration_s / 2)
-    w0, w1 = t0_ns + int((start_s + warm_s) * NS), t0_ns + int(end_s * NS)
+    w0, w1 = window(plan, index, t0_ns)
     window_s = (w1 - w0) / NS
     mine = [r for r in records if r["stage"] == index]
     measured = [r for r in mine if r["send_ns"] >= w0]
@@ -225,7 +239,8 @@ def timeseries(plan: Plan, records: Sequence[dict], arrivals: Sequence[tuple[int
 
 def analyse(plan: Plan, records: Sequence[dict], health: Sequence[dict], t0_ns: int, env: dict,
             slos: Sequence[SLO] = ()) -> tuple[dict, list[dict]]:
-    """run.json and the time series."""
+    """run.json and the time series; flags warm-up records in place."""
+    mark_warmup(plan, records, t0_ns)
     arrivals = _token_arrivals(records)
     stages = [stage_summary(plan, i, records, records, arrivals, health, t0_ns, slos)
               for i in range(len(plan.stages))]

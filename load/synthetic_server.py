@@ -7,12 +7,12 @@ Token event i of a request is due at t_recv + ttft + i * itl * tokens_per_event:
 sleep overshoot never accumulates (research/load.md 6.3). One pacer task sleeps coarsely, spins the last
 stretch and writes each due frame itself, stamping perf_counter_ns right after ``transport.write`` (the
 send syscall happens inside it when the socket buffer is empty). Stamps and deadlines are served at
-``GET /debug/timings/<x-request-id>``; the server's own lateness stats at ``GET /debug/jitter``;
-``POST /debug/reset`` clears both. Mode ``buffer`` emulates a buffering proxy (research P6): frames are
-produced on the same schedule (their would-be send times are the recorded truth) but held until
-``--buffer-bytes`` are pending or the stream ends. Request-body extension fields ``synthetic_ttft_ms``,
-``synthetic_itl_ms``, ``synthetic_tokens_per_event`` and ``synthetic_mode`` override the knobs per request;
-``max_tokens`` sets the token count.
+``GET /debug/timings/<x-request-id>`` (all kept requests at ``GET /debug/timings``); the server's own
+lateness stats at ``GET /debug/jitter``; ``POST /debug/reset`` clears both. Mode ``buffer`` emulates a
+buffering proxy (research P6): frames are produced on the same schedule (their would-be send times are
+the recorded truth) but held until ``--buffer-bytes`` are pending or the stream ends. Request-body
+extension fields ``synthetic_ttft_ms``, ``synthetic_itl_ms``, ``synthetic_tokens_per_event`` and
+``synthetic_mode`` override the knobs per request; ``max_tokens`` sets the token count.
 
 Stdlib only, HTTP/1.1 parsed by hand (keep-alive, chunked responses, TCP_NODELAY), so the server's own
 cost per event stays small and nothing between the schedule and the socket can buffer.
@@ -261,6 +261,8 @@ class Server:
         if path == "/v1/models":
             model = {"id": MODEL, "object": "model", "created": self.created, "owned_by": "wirecheck"}
             return await self.respond(writer, 200, {"object": "list", "data": [model]}, rid, keep)
+        if path == "/debug/timings":  # all kept requests at once: the bench joins thousands
+            return await self.respond(writer, 200, {k: t.as_json() for k, t in self.timings.items()}, rid, keep)
         if path.startswith("/debug/timings/"):
             timing = self.timings.get(path.rsplit("/", 1)[1])
             if timing is None:

@@ -5,6 +5,7 @@ Timing assertions are deliberately loose: CI runs on two busy cores.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -75,6 +76,7 @@ def test_stream_framing_and_timings(base_url: str) -> None:
     assert all(s >= d for s, d in zip(sends, deadlines))
     assert [b - a for a, b in zip(deadlines, deadlines[1:])] == [2_000_000] * 15  # absolute schedule
     assert 30e6 <= sends[0] - t["recv_ns"] < 30e6 + 200e6  # generous: CI cores are busy
+    assert httpx.get(f"{base_url}/debug/timings").json()[rid] == t
     jitter = httpx.get(f"{base_url}/debug/jitter").json()
     assert jitter["count"] >= 16 and jitter["p50_us"] is not None
 
@@ -109,3 +111,23 @@ def test_keep_alive_models_health_and_404(base_url: str) -> None:
         done = client.post("/v1/chat/completions", json=body).json()
         assert done["choices"][0]["message"]["content"] == " w0 w1 w2"
         assert done["usage"]["completion_tokens"] == 3
+
+
+def test_bench_accuracy_smoke(tmp_path) -> None:
+    """The accuracy bench end to end, tiny: joins every record to the server's stamps (no timing asserts)."""
+    if importlib.util.find_spec("locust") is None:  # never import it here: it monkey-patches ssl for gevent
+        pytest.skip("locust is not installed")
+    from load import bench_accuracy
+
+    out = tmp_path / "acc"
+    bench_accuracy.main(["--users", "1", "--duration", "2", "--warmup", "0.5", "--control-users", "1",
+                         "--out", str(out)])
+    result = json.loads((out / "accuracy.json").read_text())
+    assert result["schema"] == "wirecheck.accuracy/1"
+    rows = {r["level"]: r for r in result["levels"]}
+    assert set(rows) == {"1 users", "1 users buffer-16K", "1 users iter_lines"}
+    for row in rows.values():
+        assert row["joined"] > 0 and row["failed"] == 0 and row["token_mismatches"] == 0
+        assert row["ttft_err_ms"]["abs_p50"] is not None and row["gap_err_ms"]["count"] > 0
+    assert [r["control"] for r in result["levels"]] == [False, True, True]
+    assert "events_per_s_per_worker" in result["envelope"]

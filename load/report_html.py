@@ -25,8 +25,8 @@ CHECKS = (  # verdict key, health value key, what it measures, how to read it
      "every timestamp taken while the loop was blocked"),
     ("schedule_lag", "schedule_lag_p99_ms", "schedule lag p99 ms", "open loop: how late requests left against their "
      "schedule (coordinated omission shows here)"),
-    ("zero_gaps", "zero_gap_fraction", "zero-gap fraction", "share of inter-chunk gaps under 0.1 × the median gap: "
-     "chunks bunched by a buffer or a batching reader"),
+    ("zero_gaps", "zero_gap_fraction", "near-zero gaps", "share of inter-chunk gaps under 0.1 × the typical request's "
+     "mean gap: events bunched by a buffering proxy, a coalescing reader or the server's own batching"),
     ("tokens_per_event", "tokens_per_event_mean", "tokens/event", "more than one token per event makes ICL differ "
      "from TPOT (speculative decoding or server batching)"),
     ("rate", "achieved_over_requested", "achieved / requested", "open loop: the generator kept up with the "

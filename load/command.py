@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .plan import Plan, Stage, parse_duration, parse_rates, parse_users
-from .profiles import PROFILES, auth_headers, get_profile
+from .profiles import PROFILES, Profile, auth_headers, get_profile
 from .runner import run_plan
 from .search import rate_search
 from .summary import print_summary
@@ -146,8 +146,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_model(root: str, profile, api_key: str | None) -> str:
-    headers = auth_headers(get_profile("chat"), api_key)
+def resolve_model(root: str, profile: Profile, api_key: str | None) -> str:
+    """The target's first listed model, asked the way the profile authenticates (x-api-key and
+    anthropic-version for messages, so api.anthropic.com answers too)."""
+    headers = auth_headers(profile, api_key)
     try:
         r = httpx.get(root + "/models", headers=headers, timeout=15)
         data = r.json().get("data") if r.status_code == 200 else None

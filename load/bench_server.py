@@ -20,8 +20,9 @@ Tokens/s is the best of `--rounds` rounds; TTFT p50/p99 pool every stream of eve
 ceil(requests / C) x rounds samples). Rounds interleave served, floor and engine, and only one target
 works at a time (the servers idle while the engine runs), but the client, the server and the engine all
 share this machine's cores: the served and floor figures include the client's own CPU, so quote them
-with the machine line this prints. The last line gives the client's CPU per level (% of one core): near
-100 the client, not the server, is the limit, which is usually the case for the floor.
+with the machine line this prints, which also says how much CPU other processes took meanwhile (a
+busy machine makes every figure noisy). The last line gives the client's CPU per level (% of one
+core): near 100 the client, not the server, is the limit, which is usually the case for the floor.
 """
 
 from __future__ import annotations
@@ -231,7 +232,9 @@ async def bench(engine: Engine, bases: dict[str, str], levels: list[int], tokens
     rows = []
     for level in levels:
         count = per_client(level, requests)
-        limits = httpx.Limits(max_connections=level + 4, max_keepalive_connections=level + 4)
+        # Idle connections expire here well before uvicorn's 5 s keep-alive timeout: both at 5 s raced, and
+        # a request sent on a connection the server was closing failed (ReadError) on a busy machine.
+        limits = httpx.Limits(max_connections=level + 4, max_keepalive_connections=level + 4, keepalive_expiry=2)
         async with httpx.AsyncClient(base_url=bases["served"], timeout=300, limits=limits) as served_client, \
                 httpx.AsyncClient(base_url=bases["floor"], timeout=300, limits=limits) as floor_client:
             # Warm connections, code paths and the engine's batch shapes before timing anything.
@@ -265,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         procs: dict[str, subprocess.Popen] = {}
         try:
             # Both servers start while the engine loads here: start-up is the slow part on small machines.
-            for name, module in (("served", ["reference_server.cli", "serve"]), ("floor", ["load.floor_server"])):
+            commands = {"served": ["reference_server.cli", "serve", "--device", "cpu"], "floor": ["load.floor_server"]}
+            for name, module in commands.items():
                 with open(logs[name], "w") as log:
                     procs[name] = spawn([*module, "--port", str(ports[name])], log)
             engine = Engine(load_model("tiny", device="cpu"))
@@ -277,6 +281,11 @@ def main(argv: list[str] | None = None) -> None:
             before, start = busy_ticks(pids), time.perf_counter()
             try:
                 rows = asyncio.run(bench(engine, bases, levels, args.tokens, args.requests, args.rounds))
+            except Exception:
+                for name, path in logs.items():  # a failed request is usually explained there
+                    print(f"--- {name} server log (tail)\n{Path(path).read_text(errors='replace')[-2000:]}",
+                          file=sys.stderr)
+                raise
             finally:
                 engine.close()
             machine["others_cpu_pct"] = others_pct(before, busy_ticks(pids), time.perf_counter() - start)

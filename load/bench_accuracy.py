@@ -1,6 +1,6 @@
 """How accurate is `wirecheck load`, and up to what load? Measured against a synthetic server's own send stamps.
 
-    python -m load.bench_accuracy [--quick] [--out accuracy-out] [--users 1,4,16,32,64,128] [--duration 10s]
+    python -m load.bench_accuracy [--quick] [--out accuracy-out] [--users 1,4,16,32,64,128] [--duration 10]
 
 Ground truth is load/synthetic_server.py: every token event is written on an absolute schedule and stamped
 with perf_counter_ns right after its write call. Each requests.jsonl record (joined by ``x-request-id``)
@@ -8,20 +8,24 @@ is compared with its server timings (research/load.md 6.3):
 
   ttft_err = client_ttft - server_ttft,  server_ttft = sends[0] - recv
       client_ttft runs from the client's send, server_ttft from the server's full read of the request, so
-      the residual also holds loopback transit both ways and the client's parse: all part of what a
-      client measures, never negative in principle, a floor near zero when the client keeps up.
+      the residual also holds the client's own request path (its HTTP stack before the write), loopback
+      transit both ways and the read: all part of what a client measures; never negative in principle.
+      Split on the monotonic clock client and server share: req path (t_send -> server read) and first
+      token path (server write -> client stamp).
   gap_err_i = (t_i - t_(i-1)) - (sends_i - sends_(i-1))   for token events i >= 1
   zero gap  = a client gap under 10 % of the server's gap (reads that coalesced events)
   tokens    = the client's token events == the server's sends, and usage == max_tokens
 
 The server runs pinned to one CPU and the load generator (locust, inheriting this process's affinity)
-to the others when there is more than one. The server's own lateness (|send - deadline|) is checked
-first and reported per level: it says whether the ground truth kept its schedule, not how wrong the
-client is. The envelope is the highest token events/s per worker process at which median |ttft_err|
-<= 1 ms and median |gap_err| <= 0.5 ms held. Two negative controls must show LARGE errors: the server
-in buffer mode (a 16 KB buffering proxy; truth = would-be send times) and locust's
-``FastHttpSession.iter_lines`` reader. Figures from a shared machine are indicative; the table says
-how many CPUs there were.
+to the others when there is more than one. First come two "floor" rows: the same errors for a minimal
+raw-socket asyncio client at 1 and 16 streams, i.e. what this machine and server allow any client; the
+16-stream one is also the server's self-check (p99 |send - deadline| < 0.5 ms wanted). The server's
+lateness is reported per level too: whether the ground truth kept its schedule, not how wrong the
+client is (errors are against the real send stamps). The envelope is the highest token events/s per
+worker process at which median |ttft_err| <= 1 ms and median |gap_err| <= 0.5 ms held. Two negative
+controls must show LARGE errors: the server in buffer mode (a 16 KB buffering proxy; truth = would-be
+send times) and locust's ``FastHttpSession.iter_lines`` reader. Figures from a shared machine are
+indicative; the table says how many CPUs there were and the load average at each level.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from spec.sse import SSEReader
 
 from .stats import percentile
 
@@ -83,9 +89,10 @@ def cpu_split() -> tuple[set[int] | None, set[int] | None]:
 
 
 @contextlib.contextmanager
-def synthetic_server(ttft_ms: float, itl_ms: float, tokens: int, cpus: set[int] | None) -> Iterator[str]:
+def synthetic_server(ttft_ms: float, itl_ms: float, tokens: int, cpus: set[int] | None,
+                     busy_poll: bool = False) -> Iterator[str]:
     cmd = [sys.executable, "-m", "load.synthetic_server", "--port", "0", "--ttft-ms", str(ttft_ms),
-           "--itl-ms", str(itl_ms), "--tokens", str(tokens)]
+           "--itl-ms", str(itl_ms), "--tokens", str(tokens)] + (["--busy-poll"] if busy_poll else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         if cpus:
@@ -103,33 +110,60 @@ def synthetic_server(ttft_ms: float, itl_ms: float, tokens: int, cpus: set[int] 
             proc.kill()
 
 
-async def _raw_streams(url: str, streams: int, tokens: int) -> None:
-    """Cheap raw-socket clients (no parsing) so the self-check loads the server, not the client."""
-    host, port = url.removeprefix("http://").split(":")
-    body = json.dumps({"model": "synthetic", "stream": True, "max_tokens": tokens}).encode()
-    req = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-
-    async def one() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(req)
-        tail = b""
-        while not tail.endswith(b"0\r\n\r\n"):
-            data = await reader.read(65536)
-            if not data:
-                break
-            tail = (tail + data)[-16:]
+async def _raw_client(host: str, port: int, request: bytes, until: float, epoch_ns: int, out: list[dict]) -> None:
+    """One closed-loop keep-alive client on a raw socket: stamps each read, parses no JSON. Its records
+    have the requests.jsonl shape that join()/errors() read; the first is warm-up (it opened the socket)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    first = True
+    try:
+        while time.monotonic() < until:
+            t_send = time.perf_counter_ns()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            rid = next(ln.split(b":", 1)[1].strip().decode() for ln in head.split(b"\r\n")
+                       if ln.lower().startswith(b"x-request-id:"))
+            sse, events, tail = SSEReader(), [], b""
+            while not tail.endswith(b"0\r\n\r\n"):  # the last chunk; the chunk-size lines between events
+                data = await reader.read(65536)  # read as unknown SSE fields, which the parser ignores
+                t = time.perf_counter_ns() - t_send
+                if not data:
+                    return
+                tail = (tail + data)[-8:]
+                events += [[t, 1] for item in sse.feed(data) if '"content":" w' in item.data]
+            out.append({"request_id": rid, "send_ns": t_send + epoch_ns, "ok": True, "warmup": first,
+                        "first_token_ns": events[0][0] if events else None, "events": events,
+                        "n_events": len(events), "usage_out": None})
+            first = False
+    finally:
         writer.close()
 
-    await asyncio.gather(*(one() for _ in range(streams)))
 
+def floor_level(url: str, streams: int, duration_s: float, tokens: int) -> dict:
+    """The rig's own floor: the same errors for a minimal raw-socket client at ``streams`` concurrent
+    streams. It shows this machine and the server, not `wirecheck load`; its server jitter is the
+    precondition (p99 |send - deadline| < 0.5 ms)."""
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps({"model": "synthetic", "stream": True, "max_tokens": tokens}).encode()
+    request = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    httpx.post(url + "/debug/reset")
+    loadavg = os.getloadavg()[0]
+    epoch = time.time_ns() - time.perf_counter_ns()
+    records: list[dict] = []
 
-def server_selfcheck(url: str, streams: int, tokens: int) -> dict:
-    """The server's |send - deadline| under `streams` concurrent raw streams (precondition p99 < 0.5 ms)."""
-    httpx.post(url + "/debug/reset")
-    asyncio.run(_raw_streams(url, streams, tokens))
-    stats = httpx.get(url + "/debug/jitter").json()
-    httpx.post(url + "/debug/reset")
-    return {"streams": streams, **stats, "ok": stats["p99_us"] is not None and stats["p99_us"] < SERVER_P99_US}
+    async def run() -> None:
+        until = time.monotonic() + duration_s
+        await asyncio.gather(*(_raw_client(host, int(port), request, until, epoch, records) for _ in range(streams)))
+
+    asyncio.run(run())
+    jitter = httpx.get(url + "/debug/jitter").json()
+    timings = httpx.get(url + "/debug/timings", timeout=60).json()
+    pairs = join(records, timings, epoch, 0.0)
+    return {"level": f"floor: raw x{streams}", "kind": "floor", "users": streams, "reader": "raw-socket",
+            "mode": "normal", "control": False, "loadavg_1m": loadavg, "requests": len(records), "failed": 0,
+            "events_per_s_per_worker": events_per_s(records, 0.0), "client_cpu_pct_max": None,
+            "server_jitter_us": jitter,
+            "server_ok": jitter["p99_us"] is not None and jitter["p99_us"] < SERVER_P99_US,
+            **errors(pairs, tokens), **paths(pairs, epoch)}
 
 
 # -- one load level --------------------------------------------------------------------------------------
@@ -159,8 +193,9 @@ def run_level(url: str, level: Level, out: Path, duration_s: float, warmup_s: fl
     run = json.loads((out / "run.json").read_text())
     pairs = join(records, timings, epoch, warmup_s)
     stage = run["stages"][0] if run.get("stages") else {}
-    return {"level": level.name, "users": level.users, "reader": level.reader, "mode": level.mode,
-            "control": level.control, "loadavg_1m": loadavg, "requests": len(records),
+    return {"level": level.name, "kind": "control" if level.control else "sweep", "users": level.users,
+            "reader": level.reader, "mode": level.mode, "control": level.control, "loadavg_1m": loadavg,
+            "requests": len(records),
             "failed": sum(1 for r in records if not r.get("ok") and not str(r.get("error")).startswith("cancelled")),
             "events_per_s_per_worker": events_per_s(records, warmup_s),
             "client_cpu_pct_max": (stage.get("health") or {}).get("cpu_pct_max"),
@@ -191,7 +226,7 @@ def join(records: Sequence[dict], timings: dict[str, dict], epoch_ns: int, warmu
         if timing is None or rid in used:
             continue
         used.add(rid)
-        if rec["send_ns"] >= start:
+        if not rec.get("warmup", rec["send_ns"] < start):  # the load command's flag when it sets one
             pairs.append((rec, timing))
     return pairs
 
@@ -275,7 +310,7 @@ def passes(row: dict, full: bool = False) -> bool:
 
 
 def envelope(rows: Sequence[dict]) -> dict:
-    good = [r for r in rows if not r["control"] and passes(r) and r["events_per_s_per_worker"]]
+    good = [r for r in rows if r["kind"] == "sweep" and passes(r) and r["events_per_s_per_worker"]]
     full = [r for r in good if passes(r, full=True)]
     best = max(good, key=lambda r: r["events_per_s_per_worker"], default=None)
     best_full = max(full, key=lambda r: r["events_per_s_per_worker"], default=None)
@@ -301,6 +336,8 @@ def table(rows: Sequence[dict]) -> str:
         ok = passes(r)
         verdict = ("UNEXPECTED (control passed)" if ok else "FAIL-as-expected") if r["control"] else \
             ("pass" + (" (full)" if passes(r, full=True) else "") if ok else "FAIL")
+        if r["kind"] == "floor":
+            verdict = f"rig floor, not ours ({verdict})"
         split = f"{_f(r['request_path_ms']['p50'])}/{_f(r['first_token_path_ms']['p50'])}"
         late = r["server_late_us"]["p99"]
         lines.append(f"{r['level']:<22}{_f(r['events_per_s_per_worker'], '.0f'):>9}"
@@ -332,8 +369,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ttft-ms", type=float, default=50.0)
     p.add_argument("--itl-ms", type=float, default=5.0)
     p.add_argument("--tokens", type=int, default=64)
+    p.add_argument("--floor-seconds", type=float, help="seconds per raw-client floor row (default: 3)")
     p.add_argument("--control-users", type=int, default=4, help="users in the negative controls (default: 4)")
     p.add_argument("--no-controls", action="store_true", help="skip the negative controls")
+    p.add_argument("--busy-poll", action="store_true",
+                   help="the server spins instead of idling (no wake-up latency in the ground truth); wants a "
+                        "machine with CPUs to spare: on a shared 2-vCPU VM it made no difference or worse")
     p.add_argument("--out", default="accuracy-out", help="folder for accuracy.json and each level's run")
     return p.parse_args(argv)
 
@@ -343,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     users = [int(u) for u in (args.users or ("1,4,32" if args.quick else "1,4,16,32,64,128")).split(",")]
     duration = args.duration or (5.0 if args.quick else 10.0)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    floor_s = args.floor_seconds if args.floor_seconds is not None else min(duration, 3.0)
     levels = [Level(f"{u} users", u) for u in users]
     if not args.no_controls:
         levels += [Level(f"{args.control_users} users buffer-16K", args.control_users, mode="buffer"),
@@ -353,18 +395,20 @@ def main(argv: list[str] | None = None) -> int:
     own = os.sched_getaffinity(0)
     result: dict = {"schema": "wirecheck.accuracy/1", "env": environment(server_cpus, client_cpus),
                     "config": {"ttft_ms": args.ttft_ms, "itl_ms": args.itl_ms, "tokens": args.tokens,
-                               "duration_s": duration, "warmup_s": warmup, "users": users, "workers": 1},
+                               "duration_s": duration, "warmup_s": warmup, "users": users, "workers": 1,
+                               "server_busy_poll": args.busy_poll and bool(server_cpus)},
                     "definitions": DEFINITIONS}
     try:
-        with synthetic_server(args.ttft_ms, args.itl_ms, args.tokens, server_cpus) as url:
+        busy = args.busy_poll and bool(server_cpus)
+        with synthetic_server(args.ttft_ms, args.itl_ms, args.tokens, server_cpus, busy_poll=busy) as url:
             if client_cpus:
                 os.sched_setaffinity(0, client_cpus)  # locust inherits it
-            check = server_selfcheck(url, streams=16, tokens=args.tokens)
-            result["server_selfcheck"] = check
+            rows = [floor_level(url, n, floor_s, args.tokens) for n in (1, 16)]
+            check = rows[-1]["server_jitter_us"]
+            result["server_selfcheck"] = {**check, "streams": 16, "ok": rows[-1]["server_ok"]}
             print(f"server self-check (16 raw streams): |send - deadline| p50 {_f(check['p50_us'], '.0f')} us, "
-                  f"p99 {_f(check['p99_us'], '.0f')} us -> {'ok' if check['ok'] else 'NOT MET (< 500 us wanted)'}",
-                  file=sys.stderr)
-            rows = []
+                  f"p99 {_f(check['p99_us'], '.0f')} us -> "
+                  f"{'ok' if rows[-1]['server_ok'] else 'NOT MET (< 500 us wanted)'}", file=sys.stderr)
             with tempfile.TemporaryDirectory(prefix="wirecheck-accuracy-") as tmp:
                 for i, level in enumerate(levels):
                     print(f"level {i + 1}/{len(levels)}: {level.name}", file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 """A synthetic-schedule OpenAI chat SSE server: the ground truth for the accuracy benchmark.
 
     python -m load.synthetic_server --port P [--host 127.0.0.1] [--ttft-ms 50] [--itl-ms 5] [--tokens 64]
-        [--tokens-per-event 1] [--mode normal|buffer] [--buffer-bytes 16384]
+        [--tokens-per-event 1] [--mode normal|buffer] [--buffer-bytes 16384] [--busy-poll]
 
 Token event i of a request is due at t_recv + ttft + i * itl * tokens_per_event: ABSOLUTE deadlines, so
 sleep overshoot never accumulates (research/load.md 6.3). One pacer task sleeps coarsely, spins the last
@@ -48,6 +48,7 @@ class Knobs:
     tokens_per_event: int = 1
     mode: str = "normal"
     buffer_bytes: int = 16384
+    busy_poll: bool = False
 
 
 @dataclass
@@ -70,11 +71,15 @@ class Timing:
 class Pacer:
     """Runs callbacks at absolute perf_counter_ns deadlines: sleep until SPIN_NS before, then spin.
 
+    With ``busy`` it never sleeps: the loop polls sockets without blocking, so a request is read the
+    moment it lands instead of after the CPU wakes from idle (100s of us on a VM). Costs a whole CPU.
+
     One task does the spinning (yielding with sleep(0) so other streams keep running), so the cost of
     fine timing does not grow with the number of streams.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, busy: bool = False) -> None:
+        self.busy = busy
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._sleeper: asyncio.Future[None] | None = None
@@ -82,17 +87,20 @@ class Pacer:
 
     def at(self, deadline_ns: int, fn: Callable[[], None]) -> None:
         heapq.heappush(self._heap, (deadline_ns, next(self._seq), fn))
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self.start()
         if self._heap[0][0] == deadline_ns and self._sleeper is not None and not self._sleeper.done():
             self._sleeper.set_result(None)  # a new earliest deadline: recompute the sleep
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         heap = self._heap
         while True:
             now = time.perf_counter_ns()
-            if not heap or heap[0][0] - now > SPIN_NS:
+            if not self.busy and (not heap or heap[0][0] - now > SPIN_NS):
                 self._sleeper = loop.create_future()
                 delay = (heap[0][0] - now - SPIN_NS) / 1e9 if heap else 3600.0
                 handle = loop.call_later(delay, _resolve, self._sleeper)
@@ -192,15 +200,17 @@ class Stream:
 class Server:
     def __init__(self, knobs: Knobs) -> None:
         self.knobs = knobs
-        self.pacer = Pacer()
+        self.pacer = Pacer(knobs.busy_poll)
         self.ids = itertools.count(1)
         self.timings: OrderedDict[str, Timing] = OrderedDict()
         self.lateness: list[int] = []
         self.created = int(time.time())
+        self.connections = 0  # accepted since the last reset: shows whether clients keep connections alive
 
     # -- HTTP/1.1 ---------------------------------------------------------------------------
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # research P8: no Nagle stalls
@@ -269,10 +279,12 @@ class Server:
                 return await self.respond(writer, 404, {"error": "unknown request id"}, rid, keep)
             return await self.respond(writer, 200, timing.as_json(), rid, keep)
         if path == "/debug/jitter":
-            return await self.respond(writer, 200, jitter_stats(self.lateness), rid, keep)
+            return await self.respond(writer, 200, {**jitter_stats(self.lateness), "connections": self.connections},
+                                        rid, keep)
         if path == "/debug/reset":
             self.timings.clear()
             self.lateness.clear()
+            self.connections = 0
             return await self.respond(writer, 200, {"reset": True}, rid, keep)
         return await self.respond(writer, 404, {"error": f"no route {path}"}, rid, keep)
 
@@ -366,12 +378,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tokens-per-event", type=int, default=1)
     p.add_argument("--mode", choices=["normal", "buffer"], default="normal")
     p.add_argument("--buffer-bytes", type=int, default=16384)
+    p.add_argument("--busy-poll", action="store_true", help="never idle: poll sockets and deadlines in a spin "
+                                                          "(give the server its own CPU)")
     return p.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    knobs = Knobs(args.ttft_ms, args.itl_ms, args.tokens, args.tokens_per_event, args.mode, args.buffer_bytes)
+    knobs = Knobs(args.ttft_ms, args.itl_ms, args.tokens, args.tokens_per_event, args.mode, args.buffer_bytes,
+                  args.busy_poll)
     app = Server(knobs)
+    if knobs.busy_poll:
+        app.pacer.start()  # spin from the start, so even the first request is read at once
     server = await asyncio.start_server(app.handle, args.host, args.port, limit=1 << 20, backlog=4096)
     port = server.sockets[0].getsockname()[1]
     print(f"synthetic server listening on http://{args.host}:{port}", flush=True)

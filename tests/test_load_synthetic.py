@@ -121,13 +121,14 @@ def test_bench_accuracy_smoke(tmp_path) -> None:
 
     out = tmp_path / "acc"
     bench_accuracy.main(["--users", "1", "--duration", "2", "--warmup", "0.5", "--control-users", "1",
-                         "--out", str(out)])
+                         "--floor-seconds", "1", "--out", str(out)])
     result = json.loads((out / "accuracy.json").read_text())
     assert result["schema"] == "wirecheck.accuracy/1"
     rows = {r["level"]: r for r in result["levels"]}
-    assert set(rows) == {"1 users", "1 users buffer-16K", "1 users iter_lines"}
+    assert set(rows) == {"floor: raw x1", "floor: raw x16", "1 users", "1 users buffer-16K", "1 users iter_lines"}
     for row in rows.values():
         assert row["joined"] > 0 and row["failed"] == 0 and row["token_mismatches"] == 0
         assert row["ttft_err_ms"]["abs_p50"] is not None and row["gap_err_ms"]["count"] > 0
-    assert [r["control"] for r in result["levels"]] == [False, True, True]
+    assert [r["kind"] for r in result["levels"]] == ["floor", "floor", "sweep", "control", "control"]
+    assert result["server_selfcheck"]["count"] > 0
     assert "events_per_s_per_worker" in result["envelope"]

@@ -10,7 +10,9 @@ Three targets, measured level by level with the same prompts and greedy params (
   ceil(requests / C) chat completions back to back over real HTTP/SSE on loopback (httpx, one pool).
   tokens/s = completion tokens from the usage trailers / wall time of the round. TTFT = request sent to
   the first chunk carrying content.
-* engine: the same engine in this process, no HTTP: C tasks generating the same prompts, same counts.
+* engine: the same engine in this process, no HTTP: C tasks generating the same prompts, same counts;
+  its TTFT (templating to the first text) is printed below the table, to tell queueing in the engine
+  from time spent in HTTP.
 * floor: `load.floor_server` in its own process: the same Starlette/uvicorn stack and chunk encoding,
   streaming pre-made tokens with no model, driven by the identical client.
 
@@ -126,10 +128,14 @@ async def engine_round(engine: Engine, concurrency: int, count: int, tokens: int
     params = SamplingParams(max_tokens=tokens, min_tokens=tokens, temperature=0)
 
     async def one(i: int) -> tuple[int, float | None]:
+        # Timed from before templating, as the server's TTFT includes it.
+        start = time.perf_counter()
+        first = None
         stream = engine.generate(chat_prompt(engine.loaded, messages(i), None), params)
-        async for _ in stream:
-            pass
-        return stream.usage.completion_tokens, None
+        async for batch in stream:
+            if first is None and any(event.text for event in batch):
+                first = time.perf_counter() - start
+        return stream.usage.completion_tokens, first
 
     return await closed_loop(concurrency, count, one)
 
@@ -141,23 +147,20 @@ def ms_percentile(samples: list[float], q: float) -> float:
 def summarize_level(concurrency: int, served: list[Round], engine: list[Round], floor: list[Round]
                     ) -> dict[str, Any]:
     """Best-round tokens/s per target; TTFT percentiles over every stream of every round."""
-    best = {name: max(r.tok_s for r in rounds) for name, rounds in
-            (("served", served), ("engine", engine), ("floor", floor))}
-    pooled = {name: [t for r in rounds for t in r.ttft_s] for name, rounds in (("served", served), ("floor", floor))}
+    targets = {"served": served, "engine": engine, "floor": floor}
     row: dict[str, Any] = {"concurrency": concurrency}
-    for name in ("served", "engine", "floor"):
-        row[f"{name}_tok_s"] = best[name]
-    for name in ("served", "floor"):
-        row[f"{name}_ttft_p50_ms"] = ms_percentile(pooled[name], 50)
-        row[f"{name}_ttft_p99_ms"] = ms_percentile(pooled[name], 99)
-        row[f"{name}_ttft_samples"] = len(pooled[name])
-    row["served_over_engine"] = best["served"] / best["engine"]
-    row["served_over_floor"] = best["served"] / best["floor"]
+    for name, rounds in targets.items():
+        pooled = [t for r in rounds for t in r.ttft_s]
+        row[f"{name}_tok_s"] = max(r.tok_s for r in rounds)
+        row[f"{name}_ttft_p50_ms"] = ms_percentile(pooled, 50)
+        row[f"{name}_ttft_p99_ms"] = ms_percentile(pooled, 99)
+        row[f"{name}_ttft_samples"] = len(pooled)
+    row["served_over_engine"] = row["served_tok_s"] / row["engine_tok_s"]
+    row["served_over_floor"] = row["served_tok_s"] / row["floor_tok_s"]
     # Near 100 the client saturates a core, and the HTTP figures are the client's limit, not the server's.
-    for name, rounds in (("served", served), ("floor", floor)):
-        row[f"{name}_client_cpu_pct"] = max(100 * r.cpu_s / r.wall_s for r in rounds)
-    row["rounds_tok_s"] = {name: [r.tok_s for r in rounds] for name, rounds in
-                           (("served", served), ("engine", engine), ("floor", floor))}
+    for name in ("served", "floor"):
+        row[f"{name}_client_cpu_pct"] = max(100 * r.cpu_s / r.wall_s for r in targets[name])
+    row["rounds_tok_s"] = {name: [r.tok_s for r in rounds] for name, rounds in targets.items()}
     return row
 
 
@@ -308,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.tokens} tokens/stream, {args.requests}+ streams/round, tok/s best of {args.rounds} rounds, "
           f"TTFT (ms) pooled over all rounds; client, servers and engine share the cores")
     print(table(rows))
+    print("engine TTFT p50 / p99 ms (no HTTP): " + ", ".join(
+        f"c{r['concurrency']} {r['engine_ttft_p50_ms']:.1f} / {r['engine_ttft_p99_ms']:.1f}" for r in rows))
     print("client CPU, % of one core (served / floor): " + ", ".join(
         f"c{r['concurrency']} {r['served_client_cpu_pct']:.0f} / {r['floor_client_cpu_pct']:.0f}" for r in rows))
     if args.json:

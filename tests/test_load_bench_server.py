@@ -62,5 +62,5 @@ def test_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert result["machine"]["cpus"] >= 1
     assert [row["concurrency"] for row in result["levels"]] == [1, 2]
     for row in result["levels"]:
-        for key in [k for k, _, _ in COLUMNS] + ["served_client_cpu_pct", "floor_client_cpu_pct"]:
+        for key in [k for k, _, _ in COLUMNS] + ["served_client_cpu_pct", "floor_client_cpu_pct", "engine_ttft_p50_ms"]:
             assert row[key] > 0, key

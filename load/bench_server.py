@@ -22,8 +22,8 @@ Tokens/s is the best of `--rounds` rounds; TTFT p50/p99 pool every stream of eve
 ceil(requests / C) x rounds samples). Rounds interleave served, floor and engine, and only one target
 works at a time (the servers idle while the engine runs), but the client, the server and the engine all
 share this machine's cores: the served and floor figures include the client's own CPU, so quote them
-with the machine line this prints, which also says how much CPU other processes took meanwhile (a
-busy machine makes every figure noisy). The last line gives the client's CPU per level (% of one
+with the machine line this prints, which also says how much CPU other processes and the hypervisor
+(steal) took meanwhile (a busy machine makes every figure noisy). The last line gives the client's CPU per level (% of one
 core): near 100 the client, not the server, is the limit, which is usually the case for the floor.
 """
 
@@ -185,8 +185,9 @@ def machine_info() -> dict[str, Any]:
             "platform": platform.platform(), "loadavg_start": list(os.getloadavg())}
 
 
-def busy_ticks(pids: list[int]) -> tuple[int, int] | None:
-    """(non-idle CPU ticks of the whole machine, CPU ticks of `pids`) from /proc; None off Linux."""
+def cpu_ticks(pids: list[int]) -> tuple[int, int, int] | None:
+    """(busy ticks of the whole machine, ticks stolen by the hypervisor, ticks of `pids`) from /proc;
+    None off Linux. Busy = user + nice + system + irq + softirq (guest time is already inside user)."""
     try:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         ours = 0
@@ -195,15 +196,18 @@ def busy_ticks(pids: list[int]) -> tuple[int, int] | None:
             ours += sum(int(x) for x in stat.rsplit(")", 1)[1].split()[11:13])  # utime, stime
     except (OSError, ValueError):
         return None
-    return sum(fields) - fields[3] - fields[4], ours  # minus idle and iowait
+    return sum(fields[0:3]) + sum(fields[5:7]), fields[7], ours
 
 
-def others_pct(before: tuple[int, int] | None, after: tuple[int, int] | None, wall_s: float) -> float | None:
-    """CPU that processes other than the bench's used meanwhile, in % of one core: a busy-machine flag."""
+def cpu_shares(before: tuple[int, int, int] | None, after: tuple[int, int, int] | None, wall_s: float
+               ) -> dict[str, float | None]:
+    """% of one core that other processes used, and that the hypervisor stole, meanwhile: busy-machine flags.
+    Loopback softirq time is not charged to our processes, so a quiet machine still shows a few %."""
     if before is None or after is None or wall_s <= 0:
-        return None
-    ticks = (after[0] - before[0]) - (after[1] - before[1])
-    return max(0.0, 100 * ticks / os.sysconf("SC_CLK_TCK") / wall_s)
+        return {"others_cpu_pct": None, "steal_pct": None}
+    core_s = os.sysconf("SC_CLK_TCK") * wall_s / 100
+    others = (after[0] - before[0]) - (after[2] - before[2])
+    return {"others_cpu_pct": max(0.0, others / core_s), "steal_pct": (after[1] - before[1]) / core_s}
 
 
 def free_port() -> int:
@@ -281,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
                 wait_healthy(proc, ports[name], logs[name])
             bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
             pids = [os.getpid(), *(p.pid for p in procs.values())]
-            before, start = busy_ticks(pids), time.perf_counter()
+            before, start = cpu_ticks(pids), time.perf_counter()
             try:
                 rows = asyncio.run(bench(engine, bases, levels, args.tokens, args.requests, args.rounds))
             except Exception:
@@ -291,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             finally:
                 engine.close()
-            machine["others_cpu_pct"] = others_pct(before, busy_ticks(pids), time.perf_counter() - start)
+            machine.update(cpu_shares(before, cpu_ticks(pids), time.perf_counter() - start))
         finally:
             for proc in procs.values():
                 proc.terminate()
@@ -304,10 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"levels": levels, "tokens": args.tokens, "requests": args.requests, "rounds": args.rounds,
                 "tok_s": "best round", "ttft": "pooled over all rounds"}
     load = " ".join(f"{x:.2f}" for x in machine["loadavg_start"])
-    others = machine["others_cpu_pct"]
+    others, steal = machine["others_cpu_pct"], machine["steal_pct"]
     print(f"machine: {machine['cpus']} CPUs ({machine['cpu_model']}), python {machine['python']}, "
-          f"torch threads {machine['torch_threads']}, load average at start {load}, other processes used "
-          + ("n/a" if others is None else f"{others:.0f}% of a core") + " during the bench")
+          f"torch threads {machine['torch_threads']}, load average at start {load}; during the bench other "
+          + ("processes: n/a" if others is None else f"processes used {others:.0f}% of a core, steal {steal:.0f}%"))
     print(f"{args.tokens} tokens/stream, {args.requests}+ streams/round, tok/s best of {args.rounds} rounds, "
           f"TTFT (ms) pooled over all rounds; client, servers and engine share the cores")
     print(table(rows))

@@ -20,11 +20,12 @@ Ratios: served/engine < 1 is what HTTP, SSE, validation and templating cost on t
 served/floor < 1 is what generation (and the request work the floor skips) costs on top of pure HTTP/SSE.
 Tokens/s is the best of `--rounds` rounds; TTFT p50/p99 pool every stream of every round (C x
 ceil(requests / C) x rounds samples). Rounds interleave served, floor and engine, and only one target
-works at a time (the servers idle while the engine runs), but the client, the server and the engine all
-share this machine's cores: the served and floor figures include the client's own CPU, so quote them
-with the machine line this prints, which also says how much CPU other processes and the hypervisor
-(steal) took meanwhile (a busy machine makes every figure noisy). The last line gives the client's CPU per level (% of one
-core): near 100 the client, not the server, is the limit, which is usually the case for the floor.
+works at a time (the servers idle while the engine runs), but client, server and engine share this
+machine's cores: the served and floor figures pay for the client's CPU, the engine's do not. Quote
+figures with the machine line this prints, which also says how much CPU other processes and the
+hypervisor (steal) took meanwhile: a busy machine makes every figure noisy. The last line gives the
+client's CPU per level (% of one core): near 100 the client, not the server, is the limit, which is
+usually the case for the floor: then the floor could go faster and served/floor is an upper bound.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ from .surfaces.embeddings import create_embedding
 from .surfaces.messages import count_tokens, create_message
 from .surfaces.models import list_models, retrieve_model
 from .surfaces.responses import create_response
+from .vendors.catalogue import aliases
+from .vendors.layer import LimitHeaders, VendorLayer
+from .vendors.limits import settings as limit_settings
+from .vendors.profile import Options, Vendor
 
 access = logging.getLogger("wirecheck.access")
 log = logging.getLogger("wirecheck.server")
@@ -106,6 +110,9 @@ def _render(request: Request, error: APIError) -> Response:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, APIError)
+    vendor = getattr(request.app.state, "vendor", None)
+    if exc.semantic and vendor is not None:
+        exc.status = vendor.profile.semantic_status  # Hoonify: well-formed but invalid values are 422
     return _render(request, exc)
 
 
@@ -152,13 +159,14 @@ def routes() -> list[Route]:
 
 def create_app(config: ServerConfig, loaded: LoadedModel | None = None) -> Starlette:
     """Build the app; the model is loaded at startup unless one is handed in (tests share one)."""
+    vendor = vendor_for(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         lm = loaded or load_model(config.model, config.device, config.dtype, config.served_model_name)
         engine = Engine(lm, max_rows=config.max_batch_rows)
         engine.start()
-        app.state.models = {lm.id: lm}
+        app.state.models = {lm.id: lm} if vendor is None else aliases(vendor, lm)
         app.state.engine = engine
         log.info("serving model %r on %s (%s), context window %d", lm.id, lm.device, lm.dtype, lm.context_window)
         try:
@@ -172,6 +180,20 @@ def create_app(config: ServerConfig, loaded: LoadedModel | None = None) -> Starl
         exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _unexpected},
     )
     app.state.config = config
-    app.add_middleware(BearerAuth, keys=config.api_keys)
+    app.state.vendor = vendor
+    if vendor is None:
+        app.add_middleware(BearerAuth, keys=config.api_keys)
+        app.add_middleware(LimitHeaders, settings=limit_settings({}, config.rate_limit or None))
+    else:
+        # The vendor layer authenticates, limits and rewrites in the vendor's own terms.
+        app.add_middleware(VendorLayer, vendor=vendor, max_body_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog)
     return app
+
+
+def vendor_for(config: ServerConfig) -> Vendor | None:
+    if config.profile is None:
+        return None
+    options = Options(api_keys=list(config.api_keys), rate_limit=dict(config.rate_limit), balance=config.balance,
+                      new_account_balance=config.new_account_balance, dry_pools=config.dry_pools)
+    return Vendor.load(config.profile, options)

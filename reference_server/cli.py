@@ -33,6 +33,23 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                    help="cap on max_tokens a request may ask for (default: what the context window leaves)")
     p.add_argument("--max-batch-rows", type=int, default=ServerConfig.max_batch_rows,
                    help="sequences decoded together; more requests wait (default: %(default)s)")
+    p.add_argument("--profile", default=None, metavar="VENDOR",
+                   help="emulate a vendor's API from spec/profiles: hoonify, hontoni, hoziron or compactifai (its "
+                        "auth scheme, paths, model ids, headers and extensions, on the same engine). Without it, the "
+                        "plain reference server")
+    p.add_argument("--rate-limit", default="", metavar="NAME=N,...",
+                   help="emulated rate limits per key, e.g. rpm=60,tpm=100000 (OpenAI's x-ratelimit-* headers "
+                        "without --profile); a profile's own windows (hontoni: rpm, per_5h, daily, weekly, monthly, "
+                        "concurrent) or plan=basic|standard|premium|ultimate. Past a limit: 429 with retry-after")
+    p.add_argument("--balance", type=float, default=None, metavar="USD",
+                   help="prepaid balance of the configured keys (--profile hontoni): charged per token at the "
+                        "model's documented price; at or below 0 requests get 402 (default: unlimited)")
+    p.add_argument("--new-account-balance", type=float, default=0.0, metavar="USD",
+                   help="balance of accounts made through /api/auth/register (--profile hontoni) (default: 0, so "
+                        "their keys get 402 until topped up at /api/billing/topup)")
+    p.add_argument("--dry-pool", action="append", default=None, metavar="POOL",
+                   help="a pool with no capacity (--profile hoonify), repeatable; 'none' for no dry pool "
+                        "(default: the profile's, apac)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="(default: %(default)s)")
     p.set_defaults(run=_serve)
@@ -43,17 +60,42 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
 
+    from .vendors.limits import parse_limits
+
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(
-        model=args.model, served_model_name=args.served_model_name, device=args.device, dtype=args.dtype,
-        api_keys=args.api_key + ServerConfig.keys_from_env(), max_body_bytes=args.max_body_bytes,
-        max_messages=args.max_messages, max_tokens_limit=args.max_tokens_limit,
-        max_batch_rows=args.max_batch_rows,
-    )
+    dry = None if args.dry_pool is None else [p for p in args.dry_pool if p != "none"]
+    try:
+        config = ServerConfig(
+            model=args.model, served_model_name=args.served_model_name, device=args.device, dtype=args.dtype,
+            api_keys=args.api_key + ServerConfig.keys_from_env(), max_body_bytes=args.max_body_bytes,
+            max_messages=args.max_messages, max_tokens_limit=args.max_tokens_limit,
+            max_batch_rows=args.max_batch_rows, profile=args.profile, rate_limit=parse_limits(args.rate_limit),
+            balance=args.balance, new_account_balance=args.new_account_balance, dry_pools=dry,
+        )
+        app = create_app(config)
+    except ValueError as exc:
+        print(f"wirecheck serve: {exc}", file=sys.stderr)
+        return 2
+    if config.profile:
+        _announce(app.state.vendor)
     # Our own access log replaces uvicorn's; it never prints headers, so keys stay out of logs.
-    uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=False,
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False,
                 log_level=args.log_level, timeout_graceful_shutdown=5)
     return 0
+
+
+def _announce(vendor) -> None:
+    """Say, once, what the emulation expects of clients (keys are never printed)."""
+    p = vendor.profile
+    base = p.base_path or "/"
+    if vendor.keys:
+        auth = f"{len(vendor.keys)} configured key(s)"
+    elif p.auth_required:
+        auth = f"any key starting {p.key_prefix!r}" if p.key_prefix else "any non-empty key"
+    else:
+        auth = "no key (auth disabled)"
+    print(f"wirecheck serve: emulating {p.name} under {base} ({', '.join(p.surfaces)}); accepts {auth}; "
+          f"models {', '.join(p.models[:3])}{' ...' if len(p.models) > 3 else ''}", file=sys.stderr, flush=True)
 
 
 def _proxy_parser(sub: argparse._SubParsersAction) -> None:

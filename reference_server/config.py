@@ -20,6 +20,12 @@ class ServerConfig:
     max_batch_rows: int = 64
     # None: a request may ask for as many tokens as the context window leaves.
     max_tokens_limit: int | None = None
+    # Vendor emulation (spec/profiles/<name>.yaml); None serves the plain reference server.
+    profile: str | None = None
+    rate_limit: dict[str, int | str] = field(default_factory=dict)
+    balance: float | None = None
+    new_account_balance: float = 0.0
+    dry_pools: list[str] | None = None
 
     @classmethod
     def keys_from_env(cls) -> list[str]:

@@ -36,6 +36,9 @@ class APIError(Exception):
         self.code = code
         self.type = type or _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         self.headers = headers or {}
+        # A well-formed request with a value the contract forbids; vendors that document 422 for these (Hoonify)
+        # answer that instead of 400.
+        self.semantic = False
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}

@@ -54,6 +54,10 @@ class SpecError:
 
     param: str | None
     message: str
+    # "value": well-formed JSON of the right type, but a value the contract forbids (range, enum, pattern,
+    # length); "structure": a missing field, a wrong type, a form no branch accepts. Vendors that answer 422
+    # for semantically invalid parameters (Hoonify) tell the two apart.
+    kind: str = "structure"
 
 
 # --------------------------------------------------------------------------- loading
@@ -233,8 +237,20 @@ def _explain_discriminated(discriminator: dict, instance: Any, path: tuple, stri
     return SpecError(param, f"Invalid value for {_name(param)}.")
 
 
+_VALUE_KEYWORDS = frozenset({"enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern",
+                             "minLength", "maxLength", "minItems", "maxItems", "multipleOf", "uniqueItems",
+                             "minProperties", "maxProperties", "format"})
+
+
 def _describe(error: ValidationError, path: tuple) -> SpecError:
     """One leaf error -> SpecError, with a sentence per keyword."""
+    found = _describe_text(error, path)
+    if error.validator in _VALUE_KEYWORDS:
+        return SpecError(found.param, found.message, "value")
+    return found
+
+
+def _describe_text(error: ValidationError, path: tuple) -> SpecError:
     kw = error.validator
     value = error.validator_value
     instance = error.instance

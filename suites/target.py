@@ -3,60 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
+from spec.profiles import Profile, load_profile
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "spec" / "profiles"
-
-
-@dataclass
-class Profile:
-    """A target's claims: which surfaces and features it supports. Unclaimed checks report not-claimed."""
-
-    name: str
-    surfaces: tuple[str, ...] = ("chat", "completions", "embeddings", "models")
-    claims: frozenset[str] = frozenset()
-    models: tuple[str, ...] = ()
-    embedding_models: tuple[str, ...] = ()
-    auth: str = "bearer"
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    def claims_all(self, needed: tuple[str, ...]) -> bool:
-        return all(c in self.claims for c in needed)
+__all__ = ["Profile", "Target", "load_profile", "normalise_base_url"]
 
 
-def load_profile(name_or_path: str) -> Profile:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROFILES_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
-        raise ValueError(f"no profile {name_or_path!r}; known profiles: {known}, or give a YAML path")
-    data = yaml.safe_load(path.read_text()) or {}
-    return Profile(
-        name=data.get("name", path.stem),
-        surfaces=tuple(data.get("surfaces", Profile.surfaces)),
-        claims=frozenset(data.get("claims", [])),
-        models=tuple(data.get("models", [])),
-        embedding_models=tuple(data.get("embedding_models", [])),
-        auth=data.get("auth", "bearer"),
-        raw=data,
-    )
-
-
-def normalise_base_url(url: str) -> tuple[str, str | None]:
-    """Accept a base URL with or without a trailing /v1; return (API root ending in /v1, what changed)."""
+def normalise_base_url(url: str, base_path: str = "/v1") -> tuple[str, str | None]:
+    """Accept a base URL with or without the profile's API prefix (a trailing /v1 for almost every target);
+    return (API root ending in that prefix, what changed)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"--target must be an http(s) URL, got {url!r}")
     path = parts.path.rstrip("/")
     note = None
-    if not path.endswith("/v1"):
-        note = f"appended /v1 to {url!r}"
-        path += "/v1"
+    if base_path and not path.endswith(base_path):
+        note = f"appended {base_path} to {url!r}"
+        path += base_path
     elif url.endswith("/"):
         note = f"removed the trailing slash from {url!r}"
     return urlunsplit((parts.scheme, parts.netloc, path, "", "")), note
@@ -64,7 +28,7 @@ def normalise_base_url(url: str) -> tuple[str, str | None]:
 
 @dataclass
 class Target:
-    base_url: str  # API root, ends in /v1
+    base_url: str  # API root: ends in the profile's base path (/v1 for almost every target)
     api_key: str | None
     profile: Profile
     model: str

@@ -19,7 +19,7 @@ from ..errors import invalid
 from ..prompts import chat_prompt
 from ..request_body import read_json, validate
 from ..tool_calls import CallStart, Content, Piece, ToolCall, ToolCallParser
-from .common import check_quantization, check_stream_options, new_id, now, resolve_model, sampling_params
+from .common import check_quantization, check_stream_options, new_id, now, resolve_model, sampling_params, vendor_fields
 from .models import quantizations
 from .streaming import guarded_stream, sse_response, unless_disconnected
 from .tools import OutputPlan, output_grammar, output_plan
@@ -65,7 +65,7 @@ async def create_chat_completion(request: Request) -> Response:
     stream = state.engine.generate(prompt, params)
     # Key order as OpenAI sends it; "object" is overwritten per frame kind.
     head = {"id": new_id("chatcmpl-"), "object": "", "created": now(), "model": lm.id,
-            "system_fingerprint": lm.fingerprint}
+            "system_fingerprint": lm.fingerprint, **vendor_fields(request)}
     answers = [Answer(plan) for _ in range(params.n)]
     if body.get("stream"):
         return sse_response(guarded_stream([stream], lambda: _frames(head, stream, answers, include_usage,

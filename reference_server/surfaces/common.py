@@ -22,6 +22,12 @@ def now() -> int:
     return int(time.time())
 
 
+def vendor_fields(request: Any) -> dict[str, Any]:
+    """Fields an emulated vendor adds to this request's response objects (Hoonify's `pool`, a per-quantization
+    system_fingerprint); set by the vendor layer, empty otherwise."""
+    return dict((request.scope.get("state") or {}).get("response_fields") or {})
+
+
 def resolve_model(models: dict[str, LoadedModel], body: dict[str, Any]) -> LoadedModel:
     name = body.get("model")
     if name not in models:

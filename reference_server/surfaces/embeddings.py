@@ -14,7 +14,7 @@ from ..engine.embeddings import shorten
 from ..engine.loader import LoadedModel
 from ..errors import invalid
 from ..request_body import read_json, validate
-from .common import check_token_ids, resolve_model, split_inputs
+from .common import check_token_ids, resolve_model, split_inputs, vendor_fields
 
 
 def encode_base64(vector: list[float]) -> str:
@@ -56,4 +56,4 @@ async def create_embedding(request: Request) -> Response:
         data.append({"object": "embedding", "index": i, "embedding": encode_base64(vector) if as_base64 else vector})
     tokens = sum(len(x) for x in ids)
     return JSONResponse({"object": "list", "data": data, "model": lm.id,
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}, **vendor_fields(request)})

@@ -72,11 +72,21 @@ def anthropic_page(models: list[LoadedModel], query: Any) -> dict[str, Any]:
             "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
 
 
+def _object(request: Request, lm: LoadedModel) -> dict[str, Any]:
+    """The model object; an emulated vendor's carries the fields that vendor documents instead of ours."""
+    vendor = getattr(request.app.state, "vendor", None)
+    if vendor is None:
+        return model_object(lm)
+    from ..vendors.catalogue import model_fields
+
+    return {"id": lm.id, "object": "model", "created": lm.created, **model_fields(vendor, lm)}
+
+
 async def list_models(request: Request) -> Response:
     models = list(request.app.state.models.values())
     if wants_anthropic(request):
         return JSONResponse(anthropic_page(models, request.query_params))
-    return JSONResponse({"object": "list", "data": [model_object(m) for m in models]})
+    return JSONResponse({"object": "list", "data": [_object(request, m) for m in models]})
 
 
 async def retrieve_model(request: Request) -> Response:
@@ -87,4 +97,9 @@ async def retrieve_model(request: Request) -> Response:
         raise model_not_found(name)
     if wants_anthropic(request):
         return JSONResponse(anthropic_model_object(lm))
-    return JSONResponse({**model_object(lm), "deprecation": None})
+    vendor = getattr(request.app.state, "vendor", None)
+    if vendor is None:
+        return JSONResponse({**model_object(lm), "deprecation": None})
+    from ..vendors.catalogue import retrieve_fields
+
+    return JSONResponse({**_object(request, lm), **retrieve_fields(vendor, lm)})

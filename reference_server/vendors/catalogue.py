@@ -1,0 +1,53 @@
+"""A vendor's model ids, all served by the one loaded model, and the fields its model objects carry.
+
+Each documented id becomes an alias of the loaded model (same weights, same engine), so every surface echoes the
+id the client asked for. `context_window` is always the engine's own: advertising a vendor's 128K window for a
+model that holds far less would make well-behaved clients fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Any
+
+from ..engine.grammar import compiler_for
+from ..engine.loader import LoadedModel
+from ..surfaces.models import quantizations
+from .profile import Vendor
+
+
+def fingerprint(*parts: str) -> str:
+    """A system_fingerprint that is a function of what serves the request (model, variant, runtime)."""
+    return "fp_" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:10]
+
+
+def aliases(vendor: Vendor, lm: LoadedModel) -> dict[str, LoadedModel]:
+    compiler = compiler_for(lm)  # one grammar compiler for all aliases: they share the tokenizer
+    out: dict[str, LoadedModel] = {}
+    for entry in vendor.profile.model_entries:
+        alias = replace(lm, id=entry["id"], fingerprint=fingerprint(entry["id"], lm.fingerprint))
+        alias._grammar_compiler = compiler  # type: ignore[attr-defined]
+        out[alias.id] = alias
+    return out
+
+
+def model_fields(vendor: Vendor, lm: LoadedModel) -> dict[str, Any]:
+    """The fields this vendor documents on a model object, beyond OpenAI's id/object/created/owned_by."""
+    entry = vendor.entry(lm.id)
+    fields: dict[str, Any] = {"owned_by": entry.get("owned_by", vendor.profile.name)}
+    names = vendor.profile.vendor.get("model_fields", {}).get("list", [])
+    pools = vendor.profile.vendor.get("pools", {}).get("values", ["local"])
+    available = {"family": entry.get("family", getattr(lm.model.config, "model_type", "unknown")),
+                 "pools": list(pools), "quantizations": vendor.quantizations(lm.id) or quantizations(lm),
+                 "context_window": lm.context_window}
+    fields.update({name: available[name] for name in names if name in available})
+    for flag in vendor.profile.vendor.get("model_flags", []):
+        fields[flag] = bool(entry.get(flag, False))
+    return fields
+
+
+def retrieve_fields(vendor: Vendor, lm: LoadedModel) -> dict[str, Any]:
+    names = vendor.profile.vendor.get("model_fields", {}).get("retrieve", [])
+    entry = vendor.entry(lm.id)
+    return {name: entry.get(name) for name in names}

@@ -1,0 +1,125 @@
+"""A vendor being emulated: its profile (the wire facts, from spec/profiles) and the server's emulation settings."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from spec.profiles import Profile, load_profile
+
+from .limits import LimitSettings, Limiter, settings
+
+# Where each API path belongs; the vendor's `surfaces` decide which of them exist.
+SURFACE_OF = {"chat/completions": "chat", "completions": "completions", "embeddings": "embeddings",
+              "messages": "messages", "messages/count_tokens": "messages", "responses": "responses",
+              "models": "models"}
+
+
+def surface_of(rel: str) -> str | None:
+    """``chat/completions`` -> chat; ``models/x/y`` -> models; unknown -> None."""
+    if rel.startswith("models/"):
+        return "models"
+    return SURFACE_OF.get(rel)
+
+
+@dataclass
+class Options:
+    """What `wirecheck serve` was told beyond the profile: keys, limits, balance, dry pools."""
+
+    api_keys: list[str] = field(default_factory=list)
+    rate_limit: dict[str, int | str] = field(default_factory=dict)
+    balance: float | None = None  # USD for the configured keys; None = unlimited
+    new_account_balance: float = 0.0  # USD an account made through /api/auth/register starts with
+    dry_pools: list[str] | None = None  # None = the profile's emulation default
+
+
+class Vendor:
+    def __init__(self, profile: Profile, options: Options, clock: Any = time.time) -> None:
+        self.profile = profile
+        self.options = options
+        self.clock = clock
+        self.keys: list[bytes] = [k.encode() for k in options.api_keys]
+        self.limits: LimitSettings | None = settings(profile.vendor, options.rate_limit or None)
+        self._limiters: dict[str, Limiter] = {}
+        self.balances: dict[str, float] = {}  # by account; configured keys share the account ""
+        self.key_accounts: dict[str, str] = {}
+        self._entries = {e["id"]: e for e in profile.model_entries}
+        pools = profile.vendor.get("pools") or {}
+        self.dry_pools = list(pools.get("emulated_dry", []) if options.dry_pools is None else options.dry_pools)
+        unknown = [p for p in self.dry_pools if p not in pools.get("values", [])]
+        if unknown:
+            raise ValueError(f"--dry-pool {unknown[0]}: profile {profile.name} has pools "
+                             f"{', '.join(pools.get('values', [])) or '(none)'}")
+
+    @classmethod
+    def load(cls, name: str, options: Options) -> Vendor:
+        return cls(load_profile(name), options)
+
+    # ------------------------------------------------------------------ models
+
+    def entry(self, model_id: str) -> dict[str, Any]:
+        return self._entries.get(model_id, {"id": model_id})
+
+    def serves(self, model_id: str) -> bool:
+        return model_id in self._entries
+
+    def quantizations(self, model_id: str) -> list[str]:
+        q = self.profile.vendor.get("quantization")
+        if not q:
+            return []
+        return list(self.entry(model_id).get("quantizations", q["values"]))
+
+    # ------------------------------------------------------------------ keys
+
+    def add_key(self, key: str, account: str) -> None:
+        """A key issued at run time (Hontoni's /api/keys): valid from now on, billed to its account."""
+        self.key_accounts[key] = account
+
+    def key_ok(self, offered: str) -> bool:
+        """Configured keys match exactly (constant time, every key compared); with none configured, a vendor that
+        always demands a key accepts any in its documented format, so clients can start without setup."""
+        raw = offered.encode()
+        if any(hmac.compare_digest(raw, k.encode()) for k in list(self.key_accounts)):
+            return True
+        if self.keys:
+            return sum(hmac.compare_digest(raw, k) for k in self.keys) > 0
+        prefix = self.profile.key_prefix or ""
+        return len(offered) > len(prefix) and offered.startswith(prefix)
+
+    @property
+    def auth_on(self) -> bool:
+        return bool(self.keys) or self.profile.auth_required
+
+    # ------------------------------------------------------------------ limits and balance
+
+    def limiter(self, key: str) -> Limiter | None:
+        if self.limits is None:
+            return None
+        if key not in self._limiters:
+            self._limiters[key] = self.limits.new(self.clock)
+        return self._limiters[key]
+
+    def account_balance(self, account: str) -> float | None:
+        if account not in self.balances:
+            if self.options.balance is None:
+                return None  # the configured keys' shared account, unlimited
+            self.balances[account] = float(self.options.balance)
+        return self.balances[account]
+
+    def balance(self, key: str) -> float | None:
+        return self.account_balance(self.key_accounts.get(key, ""))
+
+    def charge(self, key: str, model_id: str, usage: tuple[int, int]) -> None:
+        """Prepaid billing: cost = input x input price + output x output price, per 1M tokens (Hontoni)."""
+        account = self.key_accounts.get(key, "")
+        if self.account_balance(account) is None:
+            return
+        price = self.entry(model_id).get("price") or [0.0, 0.0, 0.0]
+        cost = (usage[0] * float(price[0]) + usage[1] * float(price[1])) / 1_000_000
+        self.balances[account] -= cost
+
+    def top_up(self, account: str, amount: float) -> float:
+        self.balances[account] = (self.account_balance(account) or 0.0) + amount
+        return self.balances[account]

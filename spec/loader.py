@@ -230,6 +230,7 @@ def _explain_discriminated(discriminator: dict, instance: Any, path: tuple, stri
         return SpecError(
             tag_param,
             f"Invalid value for {_name(tag_param)}: {_show(tag)} is not one of {_join_values(list(mapping))}.",
+            "value" if isinstance(tag, str) else "structure",
         )
     for sub in _validator_for_ref(mapping[tag], strict).iter_errors(instance):
         return _explain(sub, path, strict)

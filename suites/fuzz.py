@@ -96,7 +96,8 @@ def tame(operation: str, body: Any, target: Target, positive: bool) -> Any:
     if not isinstance(body, dict):
         return body
     body = dict(body)
-    model = target.embedding_model if operation == "createEmbedding" else target.model
+    model = {"createEmbedding": target.embedding_model, "createResponse": target.responses_model}.get(operation,
+                                                                                                  target.model)
     if positive or isinstance(body.get("model"), str):
         body["model"] = model
     if operation == "createResponse":

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from .registry import CHECKS, CheckFailed
+from .registry import CHECKS, CheckFailed, CheckInfo
 from .results import Recorder
-from .target import Target, load_profile, normalise_base_url
+from .target import Profile, Target, load_profile, normalise_base_url
 
 SUITES_DIR = Path(__file__).resolve().parent
 KEY_ENV = ("WIRECHECK_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
@@ -66,35 +66,76 @@ def _check_id(item: pytest.Item) -> str | None:
     return marker.kwargs.get("id") if marker else None
 
 
+def _profile(config: pytest.Config) -> Profile:
+    """The profile the run judges against; checking our own server with the default profile means checking
+    everything it claims."""
+    cached = getattr(config, "_wirecheck_profile", None)
+    if cached is None:
+        name = config.getoption("profile")
+        cached = load_profile("reference" if not config.getoption("target") and name == "openai" else name)
+        config._wirecheck_profile = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def not_claimed(info: CheckInfo, profile: Profile) -> str | None:
+    """Why the profile does not claim what a check needs (reported as not-claimed), or None."""
+    if info.surface in API_SURFACES and info.surface not in profile.surfaces:
+        return f"not-claimed: profile {profile.name!r} does not claim surface {info.surface}"
+    if info.surface in ("errors", "auth") and not set(profile.surfaces) - ANTHROPIC_SURFACES:
+        return (f"not-claimed: profile {profile.name!r} claims only Anthropic surfaces; the {info.surface} "
+                f"checks judge OpenAI's paths and envelope (the messages.* checks judge Anthropic's)")
+    missing = [c for c in info.claims if c not in profile.claims]
+    if missing:
+        return f"not-claimed: profile {profile.name!r} does not claim {', '.join(missing)}"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     strict = config.getoption("strict")
+    profile = None
     for item in items:
         check_id = _check_id(item)
-        if check_id and CHECKS[check_id].strict and not strict:
+        if not check_id:
+            continue
+        if CHECKS[check_id].strict and not strict:
             item.add_marker(pytest.mark.skip(reason="not-run: strict-only check (use --strict)"))
+            continue
+        try:
+            profile = profile or _profile(config)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        # Decided before any fixture runs: a module's shared exchange must not be attempted on a surface the
+        # target does not offer (it would error, not skip).
+        reason = not_claimed(CHECKS[check_id], profile)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     config = request.config
     url = config.getoption("target")
-    name = config.getoption("profile")
-    # Checking our own server with the default profile means checking everything it claims.
-    profile = load_profile("reference" if not url and name == "openai" else name)
+    profile = _profile(config)
     api_key = config.getoption("api_key") or next((os.environ[k] for k in KEY_ENV if os.environ.get(k)), None)
     server = None
     notes: list[str] = []
     if not url:
         from .serve import ReferenceServer
 
+        # A vendor profile is checked against the reference server emulating that vendor, with a key in the
+        # vendor's documented format unless one was given.
+        emulate = ["--profile", profile.name] if profile.vendor else []
+        if emulate and not api_key:
+            api_key = profile.example_key()
         # The server enforces the key the suites send (from --api-key or any of KEY_ENV), so auth.enforced
         # judges a keyed server rather than failing on an open one when e.g. $OPENAI_API_KEY happens to be set.
-        server = ReferenceServer(*(["--api-key", api_key] if api_key else []))
+        server = ReferenceServer(*emulate, *(["--api-key", api_key] if api_key else []))
         server.wait_ready()
         url = server.base_url
-        notes.append(f"no --target: started `wirecheck serve` at {url}" + (" with the API key" if api_key else ""))
+        notes.append(f"no --target: started `wirecheck serve {' '.join(emulate)}` at {url}"
+                     + (" with the API key" if api_key else ""))
     try:
-        base, note = normalise_base_url(url)
+        base, note = normalise_base_url(url, profile.base_path)
         if note:
             notes.append(note)
         model = config.getoption("model") or (profile.models[0] if profile.models else None) or _first_model(
@@ -102,10 +143,17 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         embedding = config.getoption("embedding_model") or (
             profile.embedding_models[0] if profile.embedding_models else model)
         yield Target(base_url=base, api_key=api_key, profile=profile, model=model, embedding_model=embedding,
-                     strict=config.getoption("strict"), deadline=config.getoption("deadline"), notes=notes)
+                     strict=config.getoption("strict"), deadline=config.getoption("deadline"), notes=notes,
+                     responses_model=config.getoption("model") or _responses_model(profile))
     finally:
         if server is not None:
             server.stop()
+
+
+def _responses_model(profile: Profile) -> str:
+    """The first model the profile flags as serving /v1/responses, when it flags them at all."""
+    flag = profile.vendor.get("responses_model_flag")
+    return next((e["id"] for e in profile.model_entries if flag and e.get(flag)), "")
 
 
 def _first_model(base: str, api_key: str | None, deadline: float) -> str:
@@ -134,24 +182,6 @@ def sdk(target: Target):
     openai = pytest.importorskip("openai")
     return openai.OpenAI(base_url=target.base_url, api_key=target.api_key or "wirecheck-no-key",
                          max_retries=0, timeout=target.deadline, _strict_response_validation=True)
-
-
-@pytest.fixture(autouse=True)
-def _claims(request: pytest.FixtureRequest) -> None:
-    """Skip, as not-claimed, a check whose surface or claims the profile does not make."""
-    check_id = _check_id(request.node)
-    if not check_id:
-        return
-    info = CHECKS[check_id]
-    target: Target = request.getfixturevalue("target")
-    if info.surface in API_SURFACES and info.surface not in target.profile.surfaces:
-        pytest.skip(f"not-claimed: profile {target.profile.name!r} does not claim surface {info.surface}")
-    if info.surface in ("errors", "auth") and not set(target.profile.surfaces) - ANTHROPIC_SURFACES:
-        pytest.skip(f"not-claimed: profile {target.profile.name!r} claims only Anthropic surfaces; the {info.surface} "
-                    f"checks judge OpenAI's paths and envelope (the messages.* checks judge Anthropic's)")
-    missing = [c for c in info.claims if c not in target.profile.claims]
-    if missing:
-        pytest.skip(f"not-claimed: profile {target.profile.name!r} does not claim {', '.join(missing)}")
 
 
 @pytest.hookimpl(hookwrapper=True)

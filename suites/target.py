@@ -34,6 +34,9 @@ class Target:
     model: str
     embedding_model: str
     strict: bool = False
+    # The model the Responses checks use: a vendor may serve /v1/responses for some models only (CompactifAI's
+    # supports_responses); empty means `model`.
+    responses_model: str = ""
     deadline: float = 30.0  # seconds for any one exchange, streams included
     notes: list[str] = field(default_factory=list)
     # Consecutive exchanges that ran out of time. A target that stops answering would otherwise cost a
@@ -41,6 +44,9 @@ class Target:
     stalls: int = 0
 
     STALL_LIMIT = 3
+
+    def __post_init__(self) -> None:
+        self.responses_model = self.responses_model or self.model
 
     @property
     def unresponsive(self) -> bool:

@@ -40,7 +40,7 @@ STATUSES = ("completed", "failed", "in_progress", "cancelled", "queued", "incomp
 
 
 def create(wire: Wire, target: Target, input: Any = PROMPT, **fields: Any) -> Exchange:
-    return wire.post(PATH, {"model": target.model, "input": input, **fields})
+    return wire.post(PATH, {"model": target.responses_model, "input": input, **fields})
 
 
 def output_text(body: Mapping[str, Any]) -> str:

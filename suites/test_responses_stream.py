@@ -22,7 +22,7 @@ PATH = "responses"
 
 
 def _body(target: Target, prompt: str, **extra) -> dict:
-    return {"model": target.model, "input": prompt, "stream": True, "temperature": 0, **extra}
+    return {"model": target.responses_model, "input": prompt, "stream": True, "temperature": 0, **extra}
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ PROMPT = "Count from one to ten."
        faults=("responses-response-schema",))
 def test_sdk_responses_create(client, target) -> None:
     what = "responses.create"
-    done = bounded(target, what, lambda _: client.responses.create(model=target.model, input=PROMPT, temperature=0,
+    done = bounded(target, what, lambda _: client.responses.create(model=target.responses_model, input=PROMPT, temperature=0,
                                                                   max_output_tokens=32))
     if done.object != "response" or done.status not in ("completed", "incomplete"):
         fail(f"Response.object {done.object!r}, status {done.status!r}", evidence(what))
@@ -49,7 +49,7 @@ def test_sdk_responses_stream(client, target) -> None:
     def consume(opened: list[Any]) -> tuple[list[str], Any]:
         deltas: list[str] = []
         try:
-            with client.responses.stream(model=target.model, input="Say hello in five words.", temperature=0,
+            with client.responses.stream(model=target.responses_model, input="Say hello in five words.", temperature=0,
                                          max_output_tokens=96) as stream:
                 opened.append(stream)
                 for event in stream:
@@ -80,7 +80,7 @@ def test_sdk_responses_stream(client, target) -> None:
 def test_sdk_responses_parse(client, target) -> None:
     what = "responses.parse(text_format=CityInfo)"
     done = _finished(target, what, lambda _: client.responses.parse(
-        model=target.model, input="Give the city Paris and its country as JSON.", text_format=CityInfo,
+        model=target.responses_model, input="Give the city Paris and its country as JSON.", text_format=CityInfo,
         temperature=0, max_output_tokens=96))
     if done.status == "incomplete":
         pytest.skip(f"inconclusive: {what}: the output was cut off at max_output_tokens")

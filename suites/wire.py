@@ -76,6 +76,14 @@ class Wire:
     def get(self, path: str, **kwargs: Any) -> Exchange:
         return self.request("GET", path, **kwargs)
 
+    def probe(self, **kwargs: Any) -> tuple[str, Exchange]:
+        """The cheapest authenticated request the target offers: GET /models, or where the profile claims no
+        models surface (Hoziron) a one-token chat completion. Returns (what was sent, the exchange)."""
+        if "models" in self.target.profile.surfaces:
+            return "GET /models", self.get("models", **kwargs)
+        body = {"model": self.target.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+        return "POST /chat/completions", self.post("chat/completions", body, **kwargs)
+
     def request(self, method: str, path: str, *, json_body: Any = None, content: bytes | None = None,
                 headers: dict[str, str] | None = None, auth: bool = True,
                 deadline: float | None = None) -> Exchange:

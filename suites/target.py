@@ -56,6 +56,8 @@ class Target:
         self.stalls = self.stalls + 1 if timed_out else 0
 
     def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):  # outside the API base (account endpoints)
+            return path
         return self.base_url + "/" + path.lstrip("/")
 
     def auth_headers(self, path: str = "") -> dict[str, str]:

@@ -321,3 +321,39 @@ def test_chat_content_parts(wire, target) -> None:
 def test_chat_developer_role(wire, target) -> None:
     messages = [{"role": "developer", "content": "Answer briefly."}, {"role": "user", "content": "Say hi."}]
     expect_object(chat(wire, target, messages, max_tokens=BOUND), "a request with a developer message")
+
+
+# ---------------------------------------------------------------------------------------- vendor sampling extensions
+
+
+@check("chat.min-tokens", surface="chat", claims=("min_tokens",), faults=("min-tokens-ignored",),
+       rationale="`min_tokens` (CompactifAI's and vLLM's extension) forbids ending before N tokens: an answer "
+                 "that stops early under it means the field was dropped on the way, and clients that size outputs "
+                 "with it get short ones.")
+def test_chat_min_tokens(wire, target) -> None:
+    short = [{"role": "user", "content": "Say hi."}]  # a prompt models answer in a few tokens
+    floor = 24
+    natural = (expect_object(chat(wire, target, short, temperature=0, max_tokens=floor + 16),
+                             "a short greedy answer").get("usage") or {}).get("completion_tokens")
+    if isinstance(natural, int) and natural >= floor:
+        pytest.skip(f"inconclusive: the greedy answer already has {natural} tokens, at or above {floor}")
+    ex = chat(wire, target, short, temperature=0, max_tokens=floor + 16, min_tokens=floor)
+    body = expect_object(ex, f"a request with min_tokens {floor}")
+    used = (body.get("usage") or {}).get("completion_tokens")
+    if not isinstance(used, int) or used < floor:
+        fail(f"min_tokens {floor}: the answer has {used!r} completion tokens", ex.evidence())
+
+
+@check("chat.top-k", surface="chat", claims=("top_k",), faults=("top-k-ignored",),
+       rationale="`top_k: 1` keeps only the most likely token, so sampling at any temperature must give the "
+                 "greedy answer; a sampled answer that differs means top_k never reached the sampler.")
+def test_chat_top_k(greedy, wire, target) -> None:
+    expected = greedy_text(greedy)
+    if not expected:
+        pytest.skip("inconclusive: the greedy answer is empty")
+    for seed in (11, 12, 13):
+        ex = chat(wire, target, temperature=1.5, top_k=1, seed=seed, max_tokens=MAX_TOKENS)
+        got = message_content(first_choice(expect_object(ex, "a request with top_k 1"), ex), ex) or ""
+        if got != expected:
+            fail(f"top_k 1 at temperature 1.5 (seed {seed}) answered {got[:60]!r}, not the greedy "
+                 f"{expected[:60]!r}", ex.evidence())

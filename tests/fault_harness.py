@@ -15,6 +15,10 @@ from typing import Any
 from reference_server.faults.catalogue import Fault
 
 
+# Checks of vendor behaviour: claimed by the vendor profiles only, proven by test_vendor_selftest.py.
+VENDOR_CHECK_PREFIXES = ("hoonify.", "hontoni.", "hoziron.", "compactifai.", "ratelimit.")
+
+
 def load_checks() -> dict[str, Any]:
     """Import every suite module (as pytest collection would) and return the check registry."""
     import suites
@@ -72,10 +76,11 @@ class Run:
 
 
 def suite_run(name: str, target: str, out: Path, *, ids: list[str] | None, deadline: float,
-              api_key: str | None = None, strict: bool = False, timeout: float = 300.0) -> Run:
+              api_key: str | None = None, strict: bool = False, timeout: float = 300.0,
+              profile: str = "reference") -> Run:
     """One `pytest --pyargs suites --target URL ...` session, reporting to out/<name>.json."""
     report, log = out / f"{name}.json", out / f"{name}.log"
-    args = ["--pyargs", "suites", "--target", target, "--profile", "reference", "--report", str(report),
+    args = ["--pyargs", "suites", "--target", target, "--profile", profile, "--report", str(report),
             "--deadline", str(deadline), "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--assert=plain"]
     if ids is not None:
         args += ["-m", marker_expression(ids)]

@@ -333,6 +333,9 @@ def test_api_path() -> None:
     assert api_path("/v1/chat/completions") == "chat/completions"
     assert api_path("/v1/models/a/b") == "models/a/b"
     assert api_path("/health") is None
+    assert api_path("/") is None
+    assert api_path("/chat/completions") == "chat/completions"  # Hoziron: no /v1
+    assert api_path("/api/keys") == "api/keys"  # Hontoni's account endpoints
 
 
 # ------------------------------------------------------------------------------------------- more request faults

@@ -12,6 +12,8 @@ A fault file::
     select: [chat.stream.*]               # optional: what the self-test runs (default: the checks)
     auth: true                            # optional: needs an API key configured upstream
     hostile: true                         # optional: a transport fault; runs get a short deadline
+    profile: hoonify                      # optional: the profile the self-test checks (the server emulates it);
+                                          # default reference
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from .transforms import TRANSFORMS
 FAULTS_DIR = FIXTURES_DIR / "faults"
 SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses", "messages")
 NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-KEYS = {"name", "surface", "description", "checks", "applies", "transform", "select", "auth", "hostile", "source"}
+KEYS = {"name", "surface", "description", "checks", "applies", "transform", "select", "auth", "hostile", "source",
+        "profile"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Fault:
     auth: bool = False
     hostile: bool = False
     source: str = ""
+    profile: str = "reference"
 
     @property
     def benign(self) -> bool:
@@ -107,6 +111,7 @@ def _fault(path: Path) -> Fault:
         checks=tuple(checks), kind=spec["kind"], params=dict(spec.get("params") or {}), paths=tuple(paths),
         stream=stream, select=tuple(select), auth=bool(data.get("auth", False)),
         hostile=bool(data.get("hostile", False)), source=str(data.get("source", "")),
+        profile=str(data.get("profile", "reference")),
     )
 
 

@@ -52,11 +52,16 @@ def split_fault_path(path: str) -> tuple[str | None, str]:
     return None, path
 
 
+OUTSIDE_API = frozenset({"", "health"})
+
+
 def api_path(path: str) -> str | None:
-    """The API path relative to /v1 (``chat/completions``), or None for a path outside the API (``/health``)."""
+    """The API path relative to /v1 (``chat/completions``), or None outside the API (``/``, ``/health``). Paths
+    without /v1 (Hoziron's ``/chat/completions``, Hontoni's ``/api/keys``) are API paths as they stand."""
     if path.startswith("/v1/"):
         return path[len("/v1/"):].strip("/")
-    return None
+    rel = path.strip("/")
+    return None if rel in OUTSIDE_API else rel
 
 
 class FaultProxy:

@@ -98,7 +98,11 @@ class Vendor:
         if self.limits is None:
             return None
         if key not in self._limiters:
-            self._limiters[key] = self.limits.new(self.clock)
+            made = self.limits
+            plan = (self.profile.vendor.get("accounts") or {}).get("new_account_plan")
+            if key in self.key_accounts and plan:
+                made = settings(self.profile.vendor, {"plan": plan}) or made
+            self._limiters[key] = made.new(self.clock)
         return self._limiters[key]
 
     def account_balance(self, account: str) -> float | None:

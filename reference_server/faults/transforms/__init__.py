@@ -123,6 +123,7 @@ from .apply import (
     stream_transform,
 )
 from . import responses  # noqa: E402,F401  (Responses API and typed-event transforms register on import)
+from . import vendor  # noqa: E402,F401  (vendor headers, pools, model ids: register on import)
 
 __all__ = [
     "STAGES",

@@ -16,8 +16,9 @@ def _is_error(reply: Reply) -> bool:
 
 @transform("response.error-status")
 def error_status(reply: Reply, ctx: Context) -> Reply:
-    """Send errors with another HTTP status (200 by default), body unchanged (vLLM's context-length 200)."""
-    if not _is_error(reply):
+    """Send errors with another HTTP status (200 by default), body unchanged (vLLM's context-length 200); with
+    `from`, only errors of those statuses (a 402 sent as 403)."""
+    if not _is_error(reply) or reply.status not in ctx.params.get("from", (reply.status,)):
         return reply
     status = int(ctx.params.get("status", 200))
     if "text" in ctx.params:  # a crash page instead of the envelope

@@ -93,7 +93,7 @@ class Accounts:
                           "at_" + secrets.token_urlsafe(24))
         self.by_email[email.lower()] = account
         self.by_token[account.token] = account
-        self.vendor.balances[account.id] = float(self.vendor.options.new_account_balance)
+        self.vendor.open_account(account.id)
         user = {"id": account.id, "email": email, "name": account.name}
         return JSONResponse({"user": user, "access_token": account.token, "token_type": "bearer"}, status_code=201)
 

@@ -168,28 +168,20 @@ class VendorLayer:
                 replayed = await self._replay(stored_key, raw, scope, receive, send)
                 if replayed:
                     return
-            receive = _replaying(raw, receive) if whole else _prefixed(raw, receive)
+            receive = _replaying(raw, receive, more=not whole)
             inner["state"]["response_fields"] = call.response_fields
         meter = Meter()
         entry = self.stored.get(stored_key) if stored_key else None
 
-        async def send_out(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra = [(k.encode(), v.encode()) for k, v in _limit_headers(limiter).items()]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-                meter.start(message["headers"])
-                if entry is not None:
-                    entry.ok = message["status"] < 500
-            elif message["type"] == "http.response.body":
-                meter.feed(message.get("body", b""))
-                if not message.get("more_body", False):
-                    meter.end()
+        async def keep(message: Message) -> None:
             if entry is not None:
+                if message["type"] == "http.response.start":
+                    entry.ok = message["status"] < 500
                 entry.messages.append(message)
             await send(message)
 
         try:
-            await self.app(inner, receive, send_out)
+            await self.app(inner, receive, metered(keep, limiter, meter))
         finally:
             if entry is not None:
                 if not entry.ok:
@@ -260,6 +252,24 @@ class VendorLayer:
         await response(scope, receive, send)
 
 
+def metered(send: Send, limiter: Limiter | None, meter: Meter) -> Send:
+    """A send() that adds the rate-limit headers (as they stand when the response starts) and feeds the body to
+    the usage meter on its way to the client."""
+
+    async def send_out(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            extra = [(k.encode(), v.encode()) for k, v in _limit_headers(limiter).items()]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+            meter.start(message["headers"])
+        elif message["type"] == "http.response.body":
+            meter.feed(message.get("body", b""))
+            if not message.get("more_body", False):
+                meter.end()
+        await send(message)
+
+    return send_out
+
+
 def _limit_headers(limiter: Limiter | None) -> dict[str, str]:
     return limiter.header_values() if limiter is not None else {}
 
@@ -281,32 +291,19 @@ async def _read(receive: Receive, limit: int) -> tuple[bytes, bool]:
             return b"".join(chunks), True
 
 
-def _replaying(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
-    """A receive() that yields `body` once, then passes on whatever the client sends (a disconnect)."""
+def _replaying(body: bytes, receive: Receive, more: bool = False) -> Callable[[], Awaitable[Message]]:
+    """A receive() that yields what was already read once, then passes on whatever the client sends: the rest
+    of its body when `more` (a body read only in part), else a disconnect."""
     sent = False
 
     async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": more}
         return await receive()
 
     return replay
-
-
-def _prefixed(head: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
-    """What was already read, then the rest of the client's body as it comes."""
-    sent = False
-
-    async def more() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": head, "more_body": True}
-        return await receive()
-
-    return more
 
 
 class LimitHeaders:
@@ -332,20 +329,8 @@ class LimitHeaders:
             response = error.response(anthropic=speaks_anthropic(scope["path"]))
             return await response(scope, receive, send)
         meter = Meter()
-
-        async def send_out(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra = [(k.encode(), v.encode()) for k, v in limiter.header_values().items()]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-                meter.start(message["headers"])
-            elif message["type"] == "http.response.body":
-                meter.feed(message.get("body", b""))
-                if not message.get("more_body", False):
-                    meter.end()
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_out)
+            await self.app(scope, receive, metered(send, limiter, meter))
         finally:
             limiter.release()
             if meter.usage is not None:

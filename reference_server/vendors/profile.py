@@ -73,6 +73,10 @@ class Vendor:
 
     # ------------------------------------------------------------------ keys
 
+    def open_account(self, account: str) -> None:
+        """A new prepaid account (Hontoni's register): it starts with --new-account-balance (0 by default)."""
+        self.balances[account] = float(self.options.new_account_balance)
+
     def add_key(self, key: str, account: str) -> None:
         """A key issued at run time (Hontoni's /api/keys): valid from now on, billed to its account."""
         self.key_accounts[key] = account

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.local
 import psutil
 
 from load.pacer import Pacer, arrival_offsets
@@ -39,6 +40,33 @@ from load.records import body_record, failed_record, stream_record
 from load.timing import feed_timed, read_timed
 
 PLAN = Plan.load(os.environ[PLAN_ENV])
+
+
+class _Wire(gevent.local.local):
+    first: int | None = None
+
+
+WIRE = _Wire()  # per greenlet: when the current request's first byte went to the socket
+
+
+def _stamp_first_send() -> None:
+    """Wrap urllib3's connection connect and send (what requests, hence HttpUser, goes through) to stamp when
+    each request reached the network: its new connection's start, else its first write."""
+    import urllib3.connection
+
+    cls = urllib3.connection.HTTPConnection
+    for name in ("connect", "send"):
+        original = getattr(cls, name)
+
+        def stamped(self, *args, __original=original, **kwargs):  # type: ignore[no-untyped-def]
+            if WIRE.first is None:
+                WIRE.first = time.perf_counter_ns()
+            return __original(self, *args, **kwargs)
+
+        setattr(cls, name, stamped)
+
+
+_stamp_first_send()
 PROFILE = get_profile(PLAN.profile)
 HEADERS = auth_headers(PROFILE, PLAN.api_key)
 TICK_S = 0.010  # event-loop lag probe period
@@ -177,14 +205,22 @@ class StreamUser(_Common, HttpUser):
 
     @task
     def one_request(self) -> None:
-        slot, body, t_send, stage = self._prepare()
-        common = {"profile": PLAN.profile, "stage": stage, "worker": STATE.worker, "send_ns": t_send + STATE.epoch,
-                  "lag_ns": self._lag(slot, t_send), "max_tokens": body.get("max_tokens") or body.get("max_output_tokens")}
+        slot, body, t_decided, stage = self._prepare()
+        common = {"profile": PLAN.profile, "stage": stage, "worker": STATE.worker,
+                  "send_ns": t_decided + STATE.epoch, "lag_ns": self._lag(slot, t_decided),
+                  "max_tokens": body.get("max_tokens") or body.get("max_output_tokens")}
         STATE.in_flight += 1
         headers_ns = None
+        t_send = t_decided
+        WIRE.first = None
         try:
             with self.client.post(PROFILE.path, json=body, headers=HEADERS, stream=True, catch_response=True,
                                   name=PLAN.profile, timeout=(10, PLAN.request_timeout_s)) as resp:
+                # Times count from the request's first byte on the socket, not from when the client began
+                # building it: requests' own preparation (~1-2 ms) is load-generator overhead, kept as prep_ns.
+                if WIRE.first is not None:
+                    t_send = WIRE.first
+                    common.update(send_ns=t_send + STATE.epoch, prep_ns=t_send - t_decided)
                 headers_ns = time.perf_counter_ns() - t_send
                 status = resp.status_code or 0
                 if status != 200:

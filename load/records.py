@@ -10,6 +10,8 @@ Formulas (the report prints them; research/load.md 6.1):
   ntpot = e2el / n_out
   tokens_per_event = n_out / token events
 n_out is the server's usage count when it sent one, else the number of token events.
+t_send is when the request reached the network (its connection's start, else its first byte on the socket);
+the client's time before that is kept apart as prep_ns.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ NS_PER_MS = 1_000_000
 
 def stream_record(*, profile: str, stage: int, worker: str, request_id: str | None, send_ns: int,
                   lag_ns: int | None, status: int, headers_ns: int, timed: TimedStream, parsed: Parsed,
-                  t_send: int, done_ns: int, max_tokens: int | None, error: str | None) -> dict:
-    """One record from a finished streamed response; all times relative to ``t_send`` (perf ns)."""
+                  t_send: int, done_ns: int, max_tokens: int | None, error: str | None,
+                  prep_ns: int | None = None) -> dict:
+    """One record from a finished streamed response; all times relative to ``t_send`` (perf ns): the moment the
+    request's first byte was written to the socket. ``prep_ns`` is the client's own time before that (building
+    the request, taking a pooled connection), kept apart so load-generator overhead is not counted as latency."""
     times = [timed.events[i][0] - t_send for i in parsed.token_events]
     content = [timed.events[i][0] - t_send for i in parsed.content_events]
     error = error or parsed.error or (None if parsed.complete else "stream ended without its terminal event")
@@ -37,13 +42,13 @@ def stream_record(*, profile: str, stage: int, worker: str, request_id: str | No
         "last_token_ns": times[-1] if times else None, "done_ns": done_ns,
         "events": [[t, 1] for t in times], "n_events": len(times),
         "usage_out": parsed.usage_out, "usage_in": parsed.usage_in, "bytes": timed.bytes,
-        "max_tokens": max_tokens,
+        "max_tokens": max_tokens, "prep_ns": prep_ns,
     }
 
 
 def body_record(*, profile: str, stage: int, worker: str, request_id: str | None, send_ns: int,
                 lag_ns: int | None, status: int, headers_ns: int, done_ns: int, parsed: Parsed | None,
-                nbytes: int, max_tokens: int | None, error: str | None) -> dict:
+                nbytes: int, max_tokens: int | None, error: str | None, prep_ns: int | None = None) -> dict:
     """A non-streamed response: its first and last token arrive with the whole body."""
     ok = status == 200 and error is None and parsed is not None and parsed.complete
     if status == 200 and error is None and not ok:
@@ -55,17 +60,19 @@ def body_record(*, profile: str, stage: int, worker: str, request_id: str | None
         "first_content_ns": done_ns if ok else None, "last_token_ns": done_ns if ok else None,
         "done_ns": done_ns, "events": [[done_ns, 1]] if ok else [], "n_events": 1 if ok else 0,
         "usage_out": parsed.usage_out if parsed else None, "usage_in": parsed.usage_in if parsed else None,
-        "bytes": nbytes, "max_tokens": max_tokens,
+        "bytes": nbytes, "max_tokens": max_tokens, "prep_ns": prep_ns,
     }
 
 
 def failed_record(*, profile: str, stage: int, worker: str, send_ns: int, lag_ns: int | None, status: int,
-                  headers_ns: int | None, done_ns: int, error: str, max_tokens: int | None) -> dict:
+                  headers_ns: int | None, done_ns: int, error: str, max_tokens: int | None,
+                  prep_ns: int | None = None) -> dict:
     return {
         "v": 1, "profile": profile, "stage": stage, "worker": worker, "request_id": None, "send_ns": send_ns,
         "lag_ns": lag_ns, "status": status, "ok": False, "error": error, "headers_ns": headers_ns,
         "first_token_ns": None, "first_content_ns": None, "last_token_ns": None, "done_ns": done_ns,
         "events": [], "n_events": 0, "usage_out": None, "usage_in": None, "bytes": 0, "max_tokens": max_tokens,
+        "prep_ns": prep_ns,
     }
 
 

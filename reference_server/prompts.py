@@ -98,6 +98,8 @@ def anthropic_chat(system: Any, messages: list[dict[str, Any]]) -> tuple[list[di
             elif kind == "tool_use" and message["role"] == "assistant":
                 calls.append({"id": block["id"], "type": "function", "function": {
                     "name": block["name"], "arguments": json.dumps(block["input"], ensure_ascii=False)}})
+            elif kind in ("thinking", "redacted_thinking") and message["role"] == "assistant":
+                continue  # earlier turns' thinking is not part of the context (as Anthropic strips it)
             elif kind == "tool_result" and message["role"] == "user":
                 if text:  # text before a result keeps its place
                     out.append({"role": "user", "content": text})

@@ -105,3 +105,27 @@ def test_balance_402(wire, target) -> None:
     problems = envelope_problems(ex.status, ex.content_type, ex.body, strict=target.strict)
     if problems:
         fail("; ".join(problems), ex.evidence(*problems))
+
+
+@check("hontoni.variants.thinking", surface="messages", claims=("hontoni.variants", "thinking"),
+       faults=("hontoni-suffix-dropped", "hontoni-explicit-thinking-dropped"),
+       rationale="`:high` on a budget model turns thinking on (a 32,768-token budget) without any parameter, and "
+                 "an explicit parameter takes priority over the suffix: `thinking: {type: disabled}` on "
+                 "'model:high' answers without thinking. Tools pick variants by suffix and still need the "
+                 "explicit switch to win.")
+def test_variants_thinking(wire, target) -> None:
+    base = _model_of_kind(target, "budget")
+    if base is None:
+        pytest.skip("inconclusive: the profile lists no budget model")
+    name = base + next(iter(target.profile.vendor["variants"]["effort"]))
+    body = {"model": name, "max_tokens": 1400, "messages": HELLO}
+    ex = wire.post("messages", body)
+    blocks = [b.get("type") for b in expect_object(ex, f"{name!r} on /v1/messages").get("content") or []]
+    if "thinking" not in blocks:
+        fail(f"{name!r} answered with blocks {blocks}: the suffix did not turn thinking on", ex.evidence())
+    off = wire.post("messages", {**body, "thinking": {"type": "disabled"}})
+    blocks = [b.get("type") for b in expect_object(off, f"{name!r} with thinking disabled").get("content") or []]
+    if "thinking" in blocks:
+        fail(f"{name!r} with an explicit thinking: disabled still thought: the suffix overrode the explicit "
+             f"parameter", off.evidence())
+

@@ -297,6 +297,77 @@ def test_messages_tools_round_trip(tool_any: Exchange, wire: Wire, target: Targe
 # -------------------------------------------------------------------------------------------- transport
 
 
+# ------------------------------------------------------------------------------------------------ thinking
+
+THINKING_BUDGET = 1024  # Anthropic's minimum budget_tokens
+THINKING_MAX_TOKENS = 1400  # above the budget, as Anthropic requires, and within small models' context
+
+
+def thinking_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [b for b in message.get("content") or [] if isinstance(b, dict) and b.get("type") == "thinking"]
+
+
+def thinking_problems(message: dict[str, Any], what: str) -> list[str]:
+    """A thinking block first, with its text and a signature, and the answer after it."""
+    blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
+    if not blocks or blocks[0].get("type") != "thinking":
+        return [f"{what}: the first content block is {blocks[0].get('type') if blocks else None!r}, not thinking"]
+    first = blocks[0]
+    problems = []
+    if not isinstance(first.get("thinking"), str):
+        problems.append(f"{what}: thinking.thinking is {first.get('thinking')!r}, not a string")
+    if not isinstance(first.get("signature"), str) or not first["signature"]:
+        problems.append(f"{what}: the thinking block has no signature (clients must pass it back)")
+    if len(blocks) < 2:
+        problems.append(f"{what}: only a thinking block, no answer after it")
+    return problems
+
+
+def streamed_thinking_problems(ex: Exchange) -> list[str]:
+    """thinking_delta and signature_delta inside a thinking block that closes before any text starts."""
+    kinds: dict[int, str] = {}
+    order: list[str] = []
+    signed = set()
+    for item in expect_stream(ex, "a streamed message with thinking"):
+        try:
+            data = item.json()
+        except ValueError:
+            continue
+        if data.get("type") == "content_block_start":
+            kinds[data.get("index")] = (data.get("content_block") or {}).get("type")
+            order.append(kinds[data.get("index")])
+        elif data.get("type") == "content_block_delta":
+            delta = data.get("delta") or {}
+            if delta.get("type") in ("thinking_delta", "signature_delta") and kinds.get(data.get("index")) != "thinking":
+                return [f"a {delta['type']} in block {data.get('index')}, which is not a thinking block"]
+            if delta.get("type") == "signature_delta":
+                signed.add(data.get("index"))
+    if not order or order[0] != "thinking":
+        return [f"the stream's blocks are {order}: no thinking block first"]
+    if not signed:
+        return ["the thinking block got no signature_delta"]
+    return []
+
+
+@check("messages.thinking", surface="messages", claims=("thinking",), faults=("messages-thinking-ignored",),
+       rationale="`thinking: {type: enabled, budget_tokens}` must give a signed thinking block before the answer, "
+                 "streamed as thinking_delta and signature_delta (Claude Code and the SDKs render and replay them); "
+                 "a budget under 1024 or not below max_tokens is a 400. A server that drops `thinking` answers "
+                 "without it.")
+def test_messages_thinking(wire: Wire, target: Target) -> None:
+    thinking = {"type": "enabled", "budget_tokens": THINKING_BUDGET}
+    ex = create(wire, target, max_tokens=THINKING_MAX_TOKENS, thinking=thinking)
+    expect_no_problems(ex, thinking_problems(expect_object(ex, "a message with thinking"), "thinking enabled"))
+    streamed = create(wire, target, max_tokens=THINKING_MAX_TOKENS, thinking=thinking, stream=True)
+    expect_no_problems(streamed, streamed_thinking_problems(streamed))
+    for what, fields in (("budget_tokens 1000 (under 1024)", {"max_tokens": THINKING_MAX_TOKENS,
+                                                              "thinking": {"type": "enabled", "budget_tokens": 1000}}),
+                         ("max_tokens not above budget_tokens", {"max_tokens": THINKING_BUDGET, "thinking": thinking})):
+        bad = create(wire, target, **fields)
+        if bad.status != 400:
+            fail(f"thinking with {what} got HTTP {bad.status}, not 400", bad.evidence())
+
+
 @check("messages.count-tokens", surface="messages", claims=("count_tokens",),
        rationale="POST /v1/messages/count_tokens exists and returns {input_tokens} equal to the usage.input_tokens "
                  "of the same request: Claude Code counts tokens with it and fails on a 404 (vercel/ai #17531; "

@@ -314,7 +314,10 @@ BAD = [
     ("system role message", {"messages": [{"role": "system", "content": "x"}]}),
     ("image block", {"messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]}]}),
-    ("thinking", {"thinking": {"type": "enabled", "budget_tokens": 1024}}),
+    ("thinking budget not below max_tokens", {"thinking": {"type": "enabled", "budget_tokens": 1024}}),
+    ("thinking budget under 1024", {"max_tokens": 1400, "thinking": {"type": "enabled", "budget_tokens": 512}}),
+    ("thinking with forced tool use", {"max_tokens": 1400, "thinking": {"type": "enabled", "budget_tokens": 1024},
+                                       "tools": [WEATHER], "tool_choice": {"type": "any"}}),
     ("server tool", {"tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
     ("tool without input_schema", {"tools": [{"name": "f"}]}),
     ("unknown forced tool", {"tools": [WEATHER], "tool_choice": {"type": "tool", "name": "nope"}}),

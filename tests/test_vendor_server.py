@@ -56,14 +56,21 @@ def test_hoonify_sdk_with_extensions(hoonify) -> None:
 
 
 def test_hontoni_with_both_sdks_and_accounts() -> None:
-    with running("--profile", "hontoni", "--rate-limit", "rpm=2") as server:
+    with running("--profile", "hontoni", "--rate-limit", "rpm=4") as server:
         key = "sk-gw-test"
         claude = anthropic.Anthropic(base_url=server.base_url, api_key=key, max_retries=0)  # x-api-key
-        message = claude.messages.create(model="claude-sonnet-4:high", max_tokens=8, messages=HELLO)
+        message = claude.messages.create(model="claude-sonnet-4", max_tokens=8, messages=HELLO)
         assert message.model == "claude-sonnet-4" and message.content[0].type == "text"
+        # :high thinks without a parameter (the SDK parses the signed thinking block), streamed too.
+        thought = claude.messages.create(model="claude-sonnet-4:high", max_tokens=1400, messages=HELLO)
+        assert [b.type for b in thought.content][:2] == ["thinking", "text"] and thought.content[0].signature
+        with claude.messages.stream(model="claude-opus-4.6:max", max_tokens=1400, messages=HELLO) as stream:
+            final = stream.get_final_message()
+        assert final.content[0].type == "thinking" and final.content[0].signature
+        assert final.usage.output_tokens >= 2
         gpt = _openai(server.base_url + "/v1", key)
         assert gpt.chat.completions.create(model="gpt-5.2:max-1m", messages=HELLO, max_tokens=4).choices
-        with pytest.raises(openai.RateLimitError) as limited:  # the third request in the minute, past rpm=2
+        with pytest.raises(openai.RateLimitError) as limited:  # the fifth request in the minute, past rpm=4
             gpt.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=4)
         assert int(limited.value.response.headers["retry-after"]) >= 1
         assert limited.value.response.headers["X-RateLimit-Remaining-RPM"] == "0"

@@ -9,8 +9,12 @@ is parsed into tool_use blocks. Errors on these paths use Anthropic's envelope (
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -74,11 +78,45 @@ _RENAMES = [(re.compile(r"\.function\.parameters"), ".input_schema"),
             (re.compile(r"response_format\.json_schema\.schema"), "output_config.format.schema")]
 
 
-def _check_supported(body: dict[str, Any]) -> None:
+# Extended thinking: the model's own sampled text, produced before the answer as a `thinking` block. The tiny
+# model does not reason, so its thinking is short; the budget bounds it, up to this many tokens.
+THINKING_CAP = 256
+MIN_BUDGET = 1024  # Anthropic's floor for budget_tokens
+_SIGNING_KEY = secrets.token_bytes(32)
+
+
+def thinking_budget(body: dict[str, Any], resolved: int | None) -> int | None:
+    """Tokens the answer may think for, or None. An explicit `thinking` wins; otherwise a budget a vendor resolved
+    (Hontoni's `:high`/`:max` suffixes) applies, within max_tokens. Anthropic's rules for explicit budgets: at
+    least 1024, below max_tokens, and no forced tool use."""
     thinking = body.get("thinking")
-    if thinking is not None and thinking.get("type") != "disabled":
-        raise invalid("Extended thinking is not supported by this model; omit 'thinking' or send "
-                      "{\"type\": \"disabled\"}.", param="thinking")
+    max_tokens = int(body["max_tokens"])
+    if thinking is None:
+        return min(resolved, max_tokens - 1) if resolved and max_tokens > 1 else None
+    kind = thinking.get("type")
+    if kind == "disabled":
+        return None
+    if kind == "adaptive":
+        budget = max_tokens - 1
+    else:
+        budget = thinking.get("budget_tokens")
+        if isinstance(budget, bool) or not isinstance(budget, int):
+            raise invalid("thinking.budget_tokens: Field required (an integer) when thinking is enabled.",
+                          param="thinking.budget_tokens")
+        if budget < MIN_BUDGET:
+            raise invalid(f"thinking.budget_tokens: Input should be greater than or equal to {MIN_BUDGET}.",
+                          param="thinking.budget_tokens")
+        if budget >= max_tokens:
+            raise invalid("`max_tokens` must be greater than `thinking.budget_tokens`.", param="max_tokens")
+    forced = (body.get("tool_choice") or {}).get("type")
+    if forced in ("any", "tool"):
+        raise invalid("Thinking may not be enabled when tool_choice forces tool use.", param="tool_choice")
+    return budget if budget > 0 else None
+
+
+def signature(thinking: str) -> str:
+    """An opaque signature over the thinking text (clients pass thinking blocks back unchanged)."""
+    return base64.b64encode(hmac.new(_SIGNING_KEY, thinking.encode(), hashlib.sha256).digest()).decode()
 
 
 def _prompt(lm: LoadedModel, body: dict[str, Any], converted: dict[str, Any]) -> list[int]:
@@ -116,18 +154,25 @@ async def count_tokens(request: Request) -> Response:
 
 async def create_message(request: Request) -> Response:
     body, lm = await _read(request, "AnthropicCreateMessageRequest")
-    _check_supported(body)
+    budget = thinking_budget(body, (request.scope.get("state") or {}).get("thinking_budget"))
     prompt, plan, grammar = await run_in_threadpool(_prepare, lm, body)
     knobs = {"temperature": body.get("temperature"), "top_p": body.get("top_p"), "top_k": body.get("top_k"),
              "stop": body.get("stop_sequences")}
     params = sampling_params(knobs, lm, len(prompt), max_tokens=body["max_tokens"], max_param="max_tokens",
                              logprobs=False, top_logprobs=0, prompt_param="messages",
                              limit=request.app.state.config.max_tokens_limit)
-    stream = request.app.state.engine.generate(prompt, replace(params, grammar=grammar))
+    engine = request.app.state.engine
+    streams: list[GenerationStream] = []
+    if budget:
+        # Thinking and answer are sampled side by side; together they stay within max_tokens.
+        think = min(budget, THINKING_CAP, params.max_tokens - 1)
+        streams.append(engine.generate(prompt, replace(params, max_tokens=think, stop=(), min_tokens=0)))
+        params = replace(params, max_tokens=params.max_tokens - think)
+    streams.append(engine.generate(prompt, replace(params, grammar=grammar)))
     message = Message(new_id("msg_", 24), lm.id, len(prompt), Answer(plan, new_tool_use_id))
     if body.get("stream"):
-        return sse_response(guarded_stream([stream], lambda: message.events(stream), _error_events))
-    result = await unless_disconnected(request, message.collect(stream), [stream])
+        return sse_response(guarded_stream(streams, lambda: message.events(*streams), _error_events))
+    result = await unless_disconnected(request, message.collect(*streams), streams)
     return JSONResponse(result)
 
 
@@ -221,17 +266,43 @@ class Message:
             block["input"] = parsed if isinstance(parsed, dict) else {}
         return [{"type": "content_block_stop", "index": len(self.blocks) - 1}]
 
-    async def collect(self, stream: GenerationStream) -> dict[str, Any]:
+    async def _thinking(self, stream: GenerationStream) -> AsyncIterator[dict[str, Any]]:
+        """The thinking block: opened empty, extended by thinking_delta, signed by signature_delta, closed."""
+        yield self._start({"type": "thinking", "thinking": "", "signature": ""})
+        async for batch in stream:
+            text = "".join(event.text for event in batch)
+            if text:
+                self.blocks[-1]["thinking"] += text
+                yield [{"type": "content_block_delta", "index": len(self.blocks) - 1,
+                        "delta": {"type": "thinking_delta", "thinking": text}}]
+        self.blocks[-1]["signature"] = signature(self.blocks[-1]["thinking"])
+        yield [{"type": "content_block_delta", "index": len(self.blocks) - 1,
+                "delta": {"type": "signature_delta", "signature": self.blocks[-1]["signature"]}}]
+
+    @staticmethod
+    def _output_tokens(streams: tuple[GenerationStream, ...]) -> int:
+        return sum(s.usage.completion_tokens for s in streams)
+
+    async def collect(self, *streams: GenerationStream) -> dict[str, Any]:
+        *thinking, stream = streams
+        for think in thinking:
+            async for _ in self._thinking(think):
+                pass
         async for batch in stream:
             self._apply(self._pieces(batch))
         self._stop()
-        return self.as_json(stream.usage.completion_tokens)
+        return self.as_json(self._output_tokens(streams))
 
-    async def events(self, stream: GenerationStream) -> AsyncIterator[bytes]:
+    async def events(self, *streams: GenerationStream) -> AsyncIterator[bytes]:
+        *thinking, stream = streams
         start = self.as_json(0)
         start.update(content=[], stop_reason=None, stop_sequence=None)
         yield _event({"type": "message_start", "message": start})
         yield _event({"type": "ping"})
+        for think in thinking:
+            async for datas in self._thinking(think):
+                for data in datas:
+                    yield _event(data)
         async for batch in stream:
             for data in self._apply(self._pieces(batch)):
                 yield _event(data)
@@ -239,5 +310,5 @@ class Message:
             yield _event(data)
         yield _event({"type": "message_delta",
                       "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
-                      "usage": self.usage(stream.usage.completion_tokens)})
+                      "usage": self.usage(self._output_tokens(streams))})
         yield _event({"type": "message_stop"})

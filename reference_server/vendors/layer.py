@@ -170,6 +170,9 @@ class VendorLayer:
                     return
             receive = _replaying(raw, receive, more=not whole)
             inner["state"]["response_fields"] = call.response_fields
+            # A thinking budget a model suffix resolved (Hontoni's :high/:max); the messages surface thinks
+            # within it unless the request says otherwise.
+            inner["state"]["thinking_budget"] = call.notes.get("thinking_budget")
         meter = Meter()
         entry = self.stored.get(stored_key) if stored_key else None
 

@@ -64,6 +64,15 @@ def reject_model(req: Req, ctx: Context) -> Req | Reply:
                                             "code": ctx.params.get("code", "model_not_found")}})
 
 
+@transform("request.strip-model-suffix")
+def strip_model_suffix(req: Req, ctx: Context) -> Req:
+    """Remove what matches `pattern` (a regex) from `model` before forwarding (a gateway that does not know a
+    vendor's variant suffixes and routes to the base model)."""
+    if not isinstance(req.body, dict) or not isinstance(req.body.get("model"), str):
+        return req
+    return replace(req, body={**req.body, "model": re.sub(ctx.params["pattern"], "", req.body["model"])})
+
+
 @transform("request.set-model")
 def set_model(req: Req, ctx: Context) -> Req:
     """Send every request to one model (`model`), whatever the client asked for (a gateway's fixed route)."""

@@ -196,6 +196,48 @@ def test_responses_max_output_tokens(wire: Wire, target: Target) -> None:
 # ---------------------------------------------------------------------------------------------- input
 
 
+def reasoning_problems(body: Mapping[str, Any], what: str) -> list[str]:
+    """A reasoning item before the answer, its text parts strings, and its tokens counted in usage."""
+    output = [i for i in body.get("output") or [] if isinstance(i, Mapping)]
+    kinds = [i.get("type") for i in output]
+    if "reasoning" not in kinds:
+        return [f"{what}: no reasoning item in the output (items: {kinds})"]
+    if kinds.index("reasoning") > min((k for k, t in enumerate(kinds) if t != "reasoning"), default=len(kinds)):
+        return [f"{what}: the reasoning item comes after the answer (items: {kinds})"]
+    item = output[kinds.index("reasoning")]
+    problems = schema_problems("ResponseReasoningItem", item, where=f"{what}: the reasoning item")
+    details = _usage(body).get("output_tokens_details") or {}
+    spent = details.get("reasoning_tokens")
+    if not isinstance(spent, int) or isinstance(spent, bool) or spent < 0:
+        problems.append(f"{what}: usage.output_tokens_details.reasoning_tokens is {spent!r}")
+    elif spent > (_usage(body).get("output_tokens") or 0):
+        problems.append(f"{what}: {spent} reasoning tokens exceed output_tokens {_usage(body).get('output_tokens')}")
+    return problems
+
+
+@check("responses.reasoning", surface="responses", claims=("reasoning",), faults=("responses-reasoning-ignored",),
+       rationale="`reasoning: {effort}` must give a reasoning item before the answer, its tokens counted in "
+                 "usage.output_tokens_details.reasoning_tokens (and within max_output_tokens), streamed as the "
+                 "item's own events; effort 'none' gives none. Agents (Codex CLI) replay reasoning items and "
+                 "bill by reasoning tokens.")
+def test_responses_reasoning(wire: Wire, target: Target) -> None:
+    ex = create(wire, target, reasoning={"effort": "low"}, max_output_tokens=128)
+    body = expect_object(ex, "a response with reasoning effort low")
+    expect_no_problems(ex, reasoning_problems(body, "effort low"))
+    if (body.get("reasoning") or {}).get("effort") != "low":
+        fail(f"the response echoes reasoning {body.get('reasoning')!r}, not effort 'low'", ex.evidence())
+    streamed = create(wire, target, reasoning={"effort": "low"}, max_output_tokens=128, stream=True)
+    final = [d for _, d in objects(expect_stream(streamed, "a streamed response with reasoning"))
+             if d.get("type") in TERMINAL]
+    if not final:
+        fail("the streamed response with reasoning has no terminal event", streamed.evidence())
+    expect_no_problems(streamed, reasoning_problems(final[-1].get("response") or {}, "streamed, effort low"))
+    none = expect_object(create(wire, target, reasoning={"effort": "none"}, max_output_tokens=64),
+                         "a response with reasoning effort none")
+    if any(isinstance(i, Mapping) and i.get("type") == "reasoning" for i in none.get("output") or []):
+        fail("reasoning effort 'none' still produced a reasoning item")
+
+
 @check("responses.input.items", surface="responses",
        rationale="input is a string or a list of items: messages with roles user, assistant and developer, "
                  "string content or input_text parts, next to top-level instructions. Every multi-turn client "

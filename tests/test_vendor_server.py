@@ -69,7 +69,9 @@ def test_hontoni_with_both_sdks_and_accounts() -> None:
         assert final.content[0].type == "thinking" and final.content[0].signature
         assert final.usage.output_tokens >= 2
         gpt = _openai(server.base_url + "/v1", key)
-        assert gpt.chat.completions.create(model="gpt-5.2:max-1m", messages=HELLO, max_tokens=4).choices
+        reasoned = gpt.responses.create(model="gpt-5.2:max-1m", input="Say hi.", max_output_tokens=200)
+        assert [item.type for item in reasoned.output][0] == "reasoning"  # :max sets effort xhigh
+        assert reasoned.model == "gpt-5.2" and reasoned.reasoning.effort == "xhigh"
         with pytest.raises(openai.RateLimitError) as limited:  # the fifth request in the minute, past rpm=4
             gpt.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=4)
         assert int(limited.value.response.headers["retry-after"]) >= 1

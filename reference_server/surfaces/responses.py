@@ -28,6 +28,7 @@ from ..prompts import text_of
 from ..request_body import read_json, validate
 from ..tool_calls import CallStart, Content, Piece
 from .chat import Answer, prepare
+from .messages import THINKING_CAP
 from .common import new_id, now, resolve_model, sampling_params
 from .streaming import guarded_stream, sse_response, unless_disconnected
 from .tools import OutputPlan
@@ -68,11 +69,33 @@ async def create_response(request: Request) -> Response:
                              max_tokens=body.get("max_output_tokens"), max_param="max_output_tokens",
                              logprobs=False, top_logprobs=0, prompt_param="input",
                              limit=state.config.max_tokens_limit)
-    stream = state.engine.generate(prompt, replace(params, grammar=grammar))
-    run = ResponseRun(lm, body, plan, params.temperature, params.top_p, streaming=bool(body.get("stream")))
+    effort = reasoning_effort(body, (request.scope.get("state") or {}).get("reasoning_effort"))
+    streams: list[GenerationStream] = []
+    if effort is not None and params.max_tokens > 1:
+        # Reasoning and answer are sampled side by side; together they stay within max_output_tokens, and the
+        # reasoning takes at most half of it, so a small max_output_tokens still leaves room for an answer.
+        think = min(REASONING_TOKENS[effort], params.max_tokens // 2)
+        streams.append(state.engine.generate(prompt, replace(params, max_tokens=think, stop=(), min_tokens=0)))
+        params = replace(params, max_tokens=params.max_tokens - think)
+    streams.append(state.engine.generate(prompt, replace(params, grammar=grammar)))
+    run = ResponseRun(lm, body, plan, params.temperature, params.top_p, streaming=bool(body.get("stream")),
+                      effort=effort)
     if run.streaming:
-        return sse_response(guarded_stream([stream], lambda: _events(run, stream), run.fail))
-    return JSONResponse(await unless_disconnected(request, _collect(run, stream), [stream]))
+        return sse_response(guarded_stream(streams, lambda: _events(run, *streams), run.fail))
+    return JSONResponse(await unless_disconnected(request, _collect(run, *streams), streams))
+
+
+# Reasoning: the model's own sampled text before its answer, as a reasoning item with reasoning_text. The tiny
+# model does not reason; effort sets how many tokens it may spend (at most THINKING_CAP, as on /v1/messages).
+REASONING_TOKENS = {"minimal": 16, "low": 64, "medium": 128, "high": THINKING_CAP, "xhigh": THINKING_CAP}
+
+
+def reasoning_effort(body: dict[str, Any], resolved: str | None) -> str | None:
+    """The effort to reason with, or None: the request's `reasoning.effort` wins over one a vendor resolved
+    (Hontoni's `:high`/`:max` suffixes); "none" means no reasoning."""
+    asked = (body.get("reasoning") or {}).get("effort")
+    effort = asked if asked is not None else resolved
+    return None if effort in (None, "none") else effort
 
 
 # ------------------------------------------------------------------------------------------------ request
@@ -164,12 +187,13 @@ def chat_messages(instructions: str | None, items: str | list[dict[str, Any]]) -
 # ----------------------------------------------------------------------------------------------- response
 
 
-def usage_json(usage: Usage) -> dict[str, Any]:
+def usage_json(usage: Usage, reasoning: int = 0) -> dict[str, Any]:
+    """Usage; reasoning tokens are output tokens too (OpenAI counts them in output_tokens)."""
     return {"input_tokens": usage.prompt_tokens,
             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-            "output_tokens": usage.completion_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": usage.total_tokens}
+            "output_tokens": usage.completion_tokens + reasoning,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": usage.total_tokens + reasoning}
 
 
 def echoed_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -185,8 +209,9 @@ class ResponseRun:
     """
 
     def __init__(self, lm: LoadedModel, body: dict[str, Any], plan: OutputPlan, temperature: float,
-                 top_p: float, streaming: bool = True) -> None:
+                 top_p: float, streaming: bool = True, effort: str | None = None) -> None:
         self.streaming = streaming
+        self.reasoning_tokens = 0
         self.answer = Answer(plan)
         self.items: list[dict[str, Any]] = []
         self.open: dict[str, Any] | None = None  # the item being written (always the last one)
@@ -201,7 +226,7 @@ class ResponseRun:
             "model": lm.id,
             "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
             "previous_response_id": None,
-            "reasoning": {"effort": None, "summary": None},
+            "reasoning": {"effort": effort, "summary": None},
             "store": False,  # stateless: whatever was asked, nothing was stored
             "temperature": temperature,
             "text": {"format": text.get("format") or {"type": "text"}, "verbosity": text.get("verbosity") or "medium"},
@@ -221,7 +246,8 @@ class ResponseRun:
                 "error": error,
                 "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
                 **self.config, "output": self.items,
-                "usage": usage_json(usage) if usage is not None else None, "metadata": self.metadata}
+                "usage": usage_json(usage, self.reasoning_tokens) if usage is not None else None,
+                "metadata": self.metadata}
 
     # -- events --------------------------------------------------------------------------------------
 
@@ -259,12 +285,27 @@ class ResponseRun:
                                          output_index=len(self.items) - 1, delta=piece.fragment))
         return events
 
+    def open_reasoning(self) -> list[bytes]:
+        events = self._add({"id": new_id("rs_", 48), "type": "reasoning", "summary": [], "content": [],
+                            "status": "in_progress"})
+        part = {"type": "reasoning_text", "text": ""}
+        events.append(self._emit("response.content_part.added", item_id=self.items[-1]["id"],
+                                 output_index=len(self.items) - 1, content_index=0, part=dict(part)))
+        self.items[-1]["content"].append(part)
+        return events
+
+    def reason(self, text: str) -> list[bytes]:
+        assert self.open is not None and self.open["type"] == "reasoning"
+        self.open["content"][0]["text"] += text
+        return [self._emit("response.reasoning_text.delta", item_id=self.open["id"],
+                           output_index=len(self.items) - 1, content_index=0, delta=text)]
+
     def finish(self, engine_reason: str | None, usage: Usage) -> list[bytes]:
         """The last events: open items closed, then response.completed or response.incomplete."""
         events = self.feed(self.answer.finish())
         status = "incomplete" if engine_reason == "length" else "completed"
-        if not self.items:
-            events += self._open_message()  # an empty answer is still one (empty) message
+        if not any(item["type"] != "reasoning" for item in self.items):
+            events += self._close("completed") + self._open_message()  # an empty answer is still one message
         events += self._close(status)
         self.final = self.snapshot(status, usage)
         return [*events, self._emit(f"response.{status}", response=self.final)]
@@ -303,13 +344,26 @@ class ResponseRun:
             events = [self._emit("response.output_text.done", **where, content_index=0, text=part["text"],
                                  logprobs=[]),
                       self._emit("response.content_part.done", **where, content_index=0, part=part)]
+        elif item["type"] == "reasoning":
+            part = item["content"][0]
+            events = [self._emit("response.reasoning_text.done", **where, content_index=0, text=part["text"]),
+                      self._emit("response.content_part.done", **where, content_index=0, part=part)]
         else:
             events = [self._emit("response.function_call_arguments.done", **where, name=item["name"],
                                  arguments=item["arguments"])]
         return [*events, self._emit("response.output_item.done", output_index=where["output_index"], item=item)]
 
 
-async def _generate(run: ResponseRun, stream: GenerationStream) -> AsyncIterator[bytes]:
+async def _generate(run: ResponseRun, *streams: GenerationStream) -> AsyncIterator[bytes]:
+    *reasoning, stream = streams
+    for think in reasoning:
+        for frame in run.open_reasoning():
+            yield frame
+        async for batch in think:
+            text = "".join(event.text for event in batch)
+            for frame in run.reason(text) if text else []:
+                yield frame
+        run.reasoning_tokens += think.usage.completion_tokens
     reason = None
     async for batch in stream:
         for event in batch:
@@ -320,15 +374,15 @@ async def _generate(run: ResponseRun, stream: GenerationStream) -> AsyncIterator
         yield frame
 
 
-async def _collect(run: ResponseRun, stream: GenerationStream) -> dict[str, Any]:
-    async for _ in _generate(run, stream):
+async def _collect(run: ResponseRun, *streams: GenerationStream) -> dict[str, Any]:
+    async for _ in _generate(run, *streams):
         pass
     return run.final
 
 
-async def _events(run: ResponseRun, stream: GenerationStream) -> AsyncIterator[bytes]:
+async def _events(run: ResponseRun, *streams: GenerationStream) -> AsyncIterator[bytes]:
     # A failure after the stream started goes in-band through guarded_stream, as run.fail's events.
     for frame in run.start():
         yield frame
-    async for frame in _generate(run, stream):
+    async for frame in _generate(run, *streams):
         yield frame

@@ -173,6 +173,7 @@ class VendorLayer:
             # A thinking budget a model suffix resolved (Hontoni's :high/:max); the messages surface thinks
             # within it unless the request says otherwise.
             inner["state"]["thinking_budget"] = call.notes.get("thinking_budget")
+            inner["state"]["reasoning_effort"] = call.notes.get("reasoning_effort")  # the same, for /v1/responses
         meter = Meter()
         entry = self.stored.get(stored_key) if stored_key else None
 

@@ -77,6 +77,10 @@ def _profile(config: pytest.Config) -> Profile:
     return cached
 
 
+def _api_key(config: pytest.Config) -> str | None:
+    return config.getoption("api_key") or next((os.environ[k] for k in KEY_ENV if os.environ.get(k)), None)
+
+
 def not_claimed(info: CheckInfo, profile: Profile) -> str | None:
     """Why the profile does not claim what a check needs (reported as not-claimed), or None."""
     if info.surface in API_SURFACES and info.surface not in profile.surfaces:
@@ -104,6 +108,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             profile = profile or _profile(config)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if profile.auth_required and config.getoption("target") and not _api_key(config):
+            fmt = f" (keys look like {profile.key_prefix}...)" if profile.key_prefix else ""
+            raise pytest.UsageError(f"profile {profile.name!r} documents that every request needs an API key{fmt}: "
+                                    f"pass --api-key or set ${KEY_ENV[0]}")
         # Decided before any fixture runs: a module's shared exchange must not be attempted on a surface the
         # target does not offer (it would error, not skip).
         reason = not_claimed(CHECKS[check_id], profile)
@@ -116,7 +124,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     config = request.config
     url = config.getoption("target")
     profile = _profile(config)
-    api_key = config.getoption("api_key") or next((os.environ[k] for k in KEY_ENV if os.environ.get(k)), None)
+    api_key = _api_key(config)
     server = None
     notes: list[str] = []
     if not url:

@@ -16,7 +16,7 @@ from .target import Target
 from .wire import Exchange, Wire
 
 PATH = "chat/completions"
-LONG_TOKENS = 64  # enough events to see how a stream is delivered
+LONG_TOKENS = 160  # enough events (and time, even on a fast target) to see how a stream is delivered
 
 
 def _body(target: Target, content: str, max_tokens: int, **extra) -> dict:

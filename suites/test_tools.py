@@ -27,7 +27,7 @@ PATH = "chat/completions"
 PARIS = "What is the weather in Paris?"
 TWO_CITIES = "What is the weather in Paris and London?"
 MAX_TOKENS = 64  # room for a call's arguments; a call cut off at this bound is inconclusive, not a failure
-LONG_TOKENS = 64  # enough events to see how a stream is delivered
+LONG_TOKENS = 160  # enough events (and time, even on a fast target) to see how a stream is delivered
 TOOLS = tool_schemas([WEATHER])
 NAMED = {"type": "function", "function": {"name": "get_weather"}}
 

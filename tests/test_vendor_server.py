@@ -55,6 +55,18 @@ def test_hoonify_sdk_with_extensions(hoonify) -> None:
         client.completions.create(model="qwen-3", prompt="hi")
 
 
+def test_hoonify_idempotent_stream_cut_off_is_not_replayed(hoonify) -> None:
+    """A keyed stream the client hung up on is not kept: the retry generates a whole stream afresh."""
+    headers = {"Authorization": "Bearer hoo_test_key", "X-Hoonify-Idempotency-Key": str(uuid.uuid4())}
+    body = {"model": "qwen-3", "messages": HELLO, "max_tokens": 64, "min_tokens": 64, "stream": True}
+    with httpx.stream("POST", hoonify.base_url + "/v1/chat/completions", json=body, headers=headers) as first:
+        next(first.iter_raw())  # the first chunk, then hang up
+    retry = httpx.post(hoonify.base_url + "/v1/chat/completions", json=body, headers=headers, timeout=60)
+    assert retry.status_code == 200 and retry.text.rstrip().endswith("data: [DONE]")
+    again = httpx.post(hoonify.base_url + "/v1/chat/completions", json=body, headers=headers, timeout=60)
+    assert again.text == retry.text  # and that complete one is what later retries get
+
+
 def test_hontoni_with_both_sdks_and_accounts() -> None:
     with running("--profile", "hontoni", "--rate-limit", "rpm=4") as server:
         key = "sk-gw-test"

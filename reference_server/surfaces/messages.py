@@ -91,8 +91,9 @@ def thinking_budget(body: dict[str, Any], resolved: int | None) -> int | None:
     least 1024, below max_tokens, and no forced tool use."""
     thinking = body.get("thinking")
     max_tokens = int(body["max_tokens"])
-    if thinking is None:
-        return min(resolved, max_tokens - 1) if resolved and max_tokens > 1 else None
+    forced = (body.get("tool_choice") or {}).get("type") in ("any", "tool")
+    if thinking is None:  # a vendor's resolved budget never forces thinking onto forced tool use
+        return min(resolved, max_tokens - 1) if resolved and max_tokens > 1 and not forced else None
     kind = thinking.get("type")
     if kind == "disabled":
         return None
@@ -108,8 +109,7 @@ def thinking_budget(body: dict[str, Any], resolved: int | None) -> int | None:
                           param="thinking.budget_tokens")
         if budget >= max_tokens:
             raise invalid("`max_tokens` must be greater than `thinking.budget_tokens`.", param="max_tokens")
-    forced = (body.get("tool_choice") or {}).get("type")
-    if forced in ("any", "tool"):
+    if forced:
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.", param="tool_choice")
     return budget if budget > 0 else None
 

@@ -92,6 +92,7 @@ class Stored:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     messages: list[Message] = field(default_factory=list)
     ok: bool = False
+    complete: bool = False  # the whole body was sent (a client that hung up leaves a truncated one)
 
 
 class VendorLayer:
@@ -181,6 +182,8 @@ class VendorLayer:
             if entry is not None:
                 if message["type"] == "http.response.start":
                     entry.ok = message["status"] < 500
+                elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                    entry.complete = True
                 entry.messages.append(message)
             await send(message)
 
@@ -188,8 +191,9 @@ class VendorLayer:
             await self.app(inner, receive, metered(keep, limiter, meter))
         finally:
             if entry is not None:
-                if not entry.ok:
-                    self.stored.pop(stored_key, None)  # type: ignore[arg-type]  # a failure may be retried afresh
+                if not (entry.ok and entry.complete):
+                    # A failure, or a response cut off by a hang-up, is not what a retry should get again.
+                    self.stored.pop(stored_key, None)  # type: ignore[arg-type]
                 entry.done.set()
             if meter.usage is not None:
                 if limiter is not None:
@@ -217,7 +221,7 @@ class VendorLayer:
             await error.response()(scope, receive, send)
             return True
         await entry.done.wait()
-        if not entry.ok or not entry.messages:
+        if not (entry.ok and entry.complete):
             self.stored[key] = Stored(digest, now)
             return False
         for message in entry.messages:

@@ -58,10 +58,10 @@ def _stamp_first_send() -> None:
     for name in ("connect", "send"):
         original = getattr(cls, name)
 
-        def stamped(self, *args, __original=original, **kwargs):  # type: ignore[no-untyped-def]
+        def stamped(self, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
             if WIRE.first is None:
                 WIRE.first = time.perf_counter_ns()
-            return __original(self, *args, **kwargs)
+            return _original(self, *args, **kwargs)
 
         setattr(cls, name, stamped)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import time
 import uuid
@@ -20,6 +19,7 @@ from .config import ServerConfig
 from .engine.loader import LoadedModel, load_model
 from .engine.worker import Engine
 from .errors import APIError, internal, speaks_anthropic
+from .keys import key_matches
 from .surfaces.chat import create_chat_completion
 from .surfaces.completions import create_completion
 from .surfaces.embeddings import create_embedding
@@ -79,8 +79,7 @@ class BearerAuth:
         offered = [api_key.strip()] if api_key else []
         if header and header.lower().startswith(b"bearer "):
             offered.append(header[7:].strip())
-        # Compare against every key so timing does not reveal which one (or whether any) matched.
-        return any(sum(hmac.compare_digest(o, key) for key in self.keys) > 0 for o in offered)
+        return any(key_matches(o, self.keys) for o in offered)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.keys or scope["path"] in self.PUBLIC:
@@ -183,7 +182,9 @@ def create_app(config: ServerConfig, loaded: LoadedModel | None = None) -> Starl
     app.state.vendor = vendor
     if vendor is None:
         app.add_middleware(BearerAuth, keys=config.api_keys)
-        app.add_middleware(LimitHeaders, settings=limit_settings({}, config.rate_limit or None))
+        limits = limit_settings({}, config.rate_limit or None)
+        if limits is not None:  # no middleware on the hot path unless --rate-limit asked for one
+            app.add_middleware(LimitHeaders, settings=limits)
     else:
         # The vendor layer authenticates, limits and rewrites in the vendor's own terms.
         app.add_middleware(VendorLayer, vendor=vendor, max_body_bytes=config.max_body_bytes)

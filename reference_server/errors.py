@@ -28,7 +28,7 @@ def anthropic_type(status: int) -> str:
 
 class APIError(Exception):
     def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 type: str | None = None, headers: dict[str, str] | None = None) -> None:
+                 type: str | None = None, headers: dict[str, str] | None = None, semantic: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -38,7 +38,7 @@ class APIError(Exception):
         self.headers = headers or {}
         # A well-formed request with a value the contract forbids; vendors that document 422 for these (Hoonify)
         # answer that instead of 400.
-        self.semantic = False
+        self.semantic = semantic
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -61,8 +61,8 @@ class APIError(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
-def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:
-    return APIError(400, message, param=param, code=code)
+def invalid(message: str, param: str | None = None, code: str | None = None, semantic: bool = False) -> APIError:
+    return APIError(400, message, param=param, code=code, semantic=semantic)
 
 
 def model_not_found(model: str) -> APIError:

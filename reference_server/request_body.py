@@ -71,6 +71,4 @@ def validate(component: str, body: dict[str, Any]) -> None:
     """400 naming the offending field when the body breaks the OpenAPI contract."""
     problem = spec.first_error(component, body)
     if problem is not None:
-        error = invalid(problem.message, param=problem.param)
-        error.semantic = problem.kind == "value"
-        raise error
+        raise invalid(problem.message, param=problem.param, semantic=problem.kind == "value")

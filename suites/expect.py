@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from spec.sse import SSEItem
 
+from .judge import envelope_problems, error_field
 from .registry import fail
 from .wire import Exchange
 
@@ -63,3 +65,21 @@ def message_content(choice: dict[str, Any], ex: Exchange) -> str | None:
 def expect_stream(ex: Exchange, what: str = "the streamed request") -> list[SSEItem]:
     expect_ok(ex, what)
     return ex.items()
+
+
+def expect_client_error_naming(ex: Exchange, name: str | tuple[str, ...], what: str, *, strict: bool = False,
+                               status: int | None = None) -> None:
+    """A 4xx (exactly `status` when given) in the error envelope that names `name` (or one of several): as
+    error.param, or as a whole word of the message (so `n` is not found inside "not")."""
+    if (status is not None and ex.status != status) or not 400 <= ex.status < 500:
+        fail(f"{what} got HTTP {ex.status}, not {status or 'a 4xx'}", ex.evidence())
+    problems = envelope_problems(ex.status, ex.content_type, ex.body, strict=strict)
+    if problems:
+        fail(f"{what}: " + "; ".join(problems), ex.evidence(*problems))
+    names = (name,) if isinstance(name, str) else name
+    param, message = error_field(ex.body, "param"), str(error_field(ex.body, "message"))
+    if param not in names and not any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", message, re.IGNORECASE)
+                                      for n in names):
+        fail(f"{what}: the error names {' or '.join(map(repr, names))} neither as param ({param!r}) nor in its "
+             f"message: {message!r}", ex.evidence())
+

@@ -6,7 +6,8 @@ A fault file::
     surface: chat                         # chat | completions | embeddings | models | messages | errors | auth | http | responses
     description: what real servers did (and where: wire-breakages.md section)
     checks: [chat.stream.done-sentinel]   # check ids that must fail through it; [] for a benign control
-    applies: {paths: [chat/completions], stream: true}   # API paths (fnmatch, relative to /v1); stream:
+    applies: {paths: [chat/completions], stream: true}   # API paths (fnmatch, relative to /v1, or to the root
+                                          # where a vendor has no /v1: api/keys); stream:
                                           # true = streamed requests only, false = non-streamed only, absent = both
     transform: {kind: stream.drop-done, params: {}}
     select: [chat.stream.*]               # optional: what the self-test runs (default: the checks)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from dataclasses import replace
 from typing import Any
 
+from ..engine.grammar import Grammar
 from ..engine.loader import LoadedModel
 from ..engine.types import SamplingParams
+from ..engine.worker import Engine, GenerationStream
 from ..errors import context_exceeded, invalid, model_not_found
 
 _ALNUM = string.ascii_letters + string.digits
@@ -122,6 +125,22 @@ def sampling_params(body: dict[str, Any], lm: LoadedModel, prompt_tokens: int, *
         logprobs=logprobs,
         top_logprobs=top_logprobs,
     )
+
+
+# Thinking / reasoning is the model's own sampled text before its answer (the tiny model does not reason, so it is
+# short); a budget or effort bounds it, up to this many tokens.
+THINKING_CAP = 256
+
+
+def generate_with_thinking(engine: Engine, prompt: list[int], params: SamplingParams, grammar: Grammar | None,
+                           think: int) -> list[GenerationStream]:
+    """[thinking, answer] streams (just [answer] when think is 0), sampled side by side so the pair stays within
+    params.max_tokens: thinking takes `think` of it, unconstrained and without stop strings."""
+    streams = []
+    if think > 0:
+        streams.append(engine.generate(prompt, replace(params, max_tokens=think, stop=(), min_tokens=0)))
+        params = replace(params, max_tokens=params.max_tokens - think)
+    return [*streams, engine.generate(prompt, replace(params, grammar=grammar))]
 
 
 def check_quantization(body: dict[str, Any], lm: LoadedModel, offered: list[str]) -> None:

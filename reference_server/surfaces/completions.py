@@ -17,8 +17,8 @@ from ..engine.worker import GenerationStream
 from ..errors import invalid
 from ..prompts import text_prompt
 from ..request_body import read_json, validate
-from .common import (check_quantization, check_stream_options, check_token_ids, new_id, now, resolve_model, sampling_params,
-                     split_inputs, vendor_fields)
+from .common import (check_quantization, check_stream_options, check_token_ids, new_id, now, resolve_model,
+                     sampling_params, split_inputs, vendor_fields)
 from .models import quantizations
 from .streaming import guarded_stream, tagged_events, sse_response, unless_disconnected
 

@@ -16,7 +16,6 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 from spec import sse
@@ -32,7 +31,7 @@ from ..prompts import anthropic_chat, chat_prompt
 from ..request_body import read_json, validate
 from ..tool_calls import CallArguments, CallStart, Content, Piece
 from .chat import Answer
-from .common import new_id, resolve_model, sampling_params
+from .common import THINKING_CAP, generate_with_thinking, new_id, resolve_model, sampling_params
 from .streaming import guarded_stream, sse_response, unless_disconnected
 from .tools import OutputPlan, output_grammar, output_plan
 
@@ -78,9 +77,7 @@ _RENAMES = [(re.compile(r"\.function\.parameters"), ".input_schema"),
             (re.compile(r"response_format\.json_schema\.schema"), "output_config.format.schema")]
 
 
-# Extended thinking: the model's own sampled text, produced before the answer as a `thinking` block. The tiny
-# model does not reason, so its thinking is short; the budget bounds it, up to this many tokens.
-THINKING_CAP = 256
+# Extended thinking: the model's own sampled text before the answer, as a `thinking` block (common.THINKING_CAP).
 MIN_BUDGET = 1024  # Anthropic's floor for budget_tokens
 _SIGNING_KEY = secrets.token_bytes(32)
 
@@ -161,14 +158,8 @@ async def create_message(request: Request) -> Response:
     params = sampling_params(knobs, lm, len(prompt), max_tokens=body["max_tokens"], max_param="max_tokens",
                              logprobs=False, top_logprobs=0, prompt_param="messages",
                              limit=request.app.state.config.max_tokens_limit)
-    engine = request.app.state.engine
-    streams: list[GenerationStream] = []
-    if budget:
-        # Thinking and answer are sampled side by side; together they stay within max_tokens.
-        think = min(budget, THINKING_CAP, params.max_tokens - 1)
-        streams.append(engine.generate(prompt, replace(params, max_tokens=think, stop=(), min_tokens=0)))
-        params = replace(params, max_tokens=params.max_tokens - think)
-    streams.append(engine.generate(prompt, replace(params, grammar=grammar)))
+    think = min(budget, THINKING_CAP, params.max_tokens - 1) if budget else 0
+    streams = generate_with_thinking(request.app.state.engine, prompt, params, grammar, think)
     message = Message(new_id("msg_", 24), lm.id, len(prompt), Answer(plan, new_tool_use_id))
     if body.get("stream"):
         return sse_response(guarded_stream(streams, lambda: message.events(*streams), _error_events))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 from spec import sse
@@ -28,8 +27,7 @@ from ..prompts import text_of
 from ..request_body import read_json, validate
 from ..tool_calls import CallStart, Content, Piece
 from .chat import Answer, prepare
-from .messages import THINKING_CAP
-from .common import new_id, now, resolve_model, sampling_params
+from .common import THINKING_CAP, generate_with_thinking, new_id, now, resolve_model, sampling_params
 from .streaming import guarded_stream, sse_response, unless_disconnected
 from .tools import OutputPlan
 
@@ -70,14 +68,9 @@ async def create_response(request: Request) -> Response:
                              logprobs=False, top_logprobs=0, prompt_param="input",
                              limit=state.config.max_tokens_limit)
     effort = reasoning_effort(body, (request.scope.get("state") or {}).get("reasoning_effort"))
-    streams: list[GenerationStream] = []
-    if effort is not None and params.max_tokens > 1:
-        # Reasoning and answer are sampled side by side; together they stay within max_output_tokens, and the
-        # reasoning takes at most half of it, so a small max_output_tokens still leaves room for an answer.
-        think = min(REASONING_TOKENS[effort], params.max_tokens // 2)
-        streams.append(state.engine.generate(prompt, replace(params, max_tokens=think, stop=(), min_tokens=0)))
-        params = replace(params, max_tokens=params.max_tokens - think)
-    streams.append(state.engine.generate(prompt, replace(params, grammar=grammar)))
+    # Reasoning takes at most half of max_output_tokens, so a small one still leaves room for an answer.
+    think = min(REASONING_TOKENS[effort], params.max_tokens // 2) if effort is not None else 0
+    streams = generate_with_thinking(state.engine, prompt, params, grammar, think)
     run = ResponseRun(lm, body, plan, params.temperature, params.top_p, streaming=bool(body.get("stream")),
                       effort=effort)
     if run.streaming:

@@ -45,7 +45,7 @@ class Accounts:
         self.paths: dict[str, str] = dict(vendor.profile.vendor.get("accounts") or {})
         self.by_email: dict[str, Account] = {}
         self.by_token: dict[str, Account] = {}
-        self.by_key: dict[str, Account] = {}
+        self.by_id: dict[str, Account] = {}  # which account a key belongs to is the vendor's key_accounts
 
     def handles(self, path: str) -> bool:
         return path.rstrip("/") in self.paths.values()
@@ -70,7 +70,8 @@ class Accounts:
             return JSONResponse({"data": [{k: v for k, v in key.items() if k != "key"} for key in account.keys]})
         if route == "balance" and method == "GET":
             account = self._account(request)
-            return JSONResponse({"balance": round(self.vendor.account_balance(account.id) or 0.0, 6), "currency": "USD"})
+            balance = self.vendor.account_balance(account.id) or 0.0
+            return JSONResponse({"balance": round(balance, 6), "currency": "USD"})
         if route == "topup" and method == "POST":
             account = self._account(request)
             amount = (await _json(request)).get("amount")
@@ -93,6 +94,7 @@ class Accounts:
                           "at_" + secrets.token_urlsafe(24))
         self.by_email[email.lower()] = account
         self.by_token[account.token] = account
+        self.by_id[account.id] = account
         self.vendor.open_account(account.id)
         user = {"id": account.id, "email": email, "name": account.name}
         return JSONResponse({"user": user, "access_token": account.token, "token_type": "bearer"}, status_code=201)
@@ -108,14 +110,15 @@ class Accounts:
         record = {"id": "key_" + secrets.token_hex(6), "name": name, "key_preview": key[:10] + "...",
                   "created_at": int(time.time())}
         account.keys.append({**record, "key": key})
-        self.by_key[key] = account
         self.vendor.add_key(key, account.id)
         return JSONResponse({**record, "key": key}, status_code=201)
 
     def _account(self, request: Request, tokens_only: bool = False) -> Account:
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        account = self.by_token.get(token) or (None if tokens_only else self.by_key.get(token))
+        account = self.by_token.get(token)
+        if account is None and not tokens_only:
+            account = self.by_id.get(self.vendor.key_accounts.get(token, ""))
         if account is None:
             what = "an access token from /api/auth/register" if tokens_only else "an access token or API key"
             raise APIError(401, f"Send {what} as 'Authorization: Bearer <token>'.", code="invalid_token",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +22,8 @@ from spec import sse
 from ..errors import APIError, speaks_anthropic
 from . import rules
 from .accounts import Accounts
-from .limits import LimitSettings, Limiter
+from .limits import LimitSettings, Limiter, Verdict
 from .profile import Vendor, surface_of
-
-log = logging.getLogger("wirecheck.vendor")
 
 PUBLIC = frozenset({"/", "/health"})
 GENERATING = frozenset({"chat", "completions", "embeddings", "messages", "responses"})
@@ -136,10 +133,7 @@ class VendorLayer:
         if limiter is not None:
             verdict = limiter.admit()
             if not verdict.allowed:
-                error = APIError(429, f"Rate limit reached for requests ({verdict.window}). Please retry after "
-                                      f"{verdict.retry_after} s.", code="rate_limit_exceeded",
-                                 headers={"retry-after": str(verdict.retry_after)})
-                return await self._reply(scope, receive, send, error, anthropic, limiter)
+                return await self._reply(scope, receive, send, rate_limited(verdict, limiter), anthropic)
         try:
             await self._serve(scope, receive, send, rel, call, anthropic, limiter)
         finally:
@@ -278,6 +272,13 @@ def metered(send: Send, limiter: Limiter | None, meter: Meter) -> Send:
     return send_out
 
 
+def rate_limited(verdict: Verdict, limiter: Limiter) -> APIError:
+    """The 429 for a refused request: retry-after in whole seconds and the limit headers as they stand."""
+    return APIError(429, f"Rate limit reached ({verdict.window}). Please retry after {verdict.retry_after} s.",
+                    code="rate_limit_exceeded",
+                    headers={"retry-after": str(verdict.retry_after), **limiter.header_values()})
+
+
 def _limit_headers(limiter: Limiter | None) -> dict[str, str]:
     return limiter.header_values() if limiter is not None else {}
 
@@ -331,10 +332,7 @@ class LimitHeaders:
         limiter = self.limiters.get(who) or self.limiters.setdefault(who, self.settings.new())
         verdict = limiter.admit()
         if not verdict.allowed:
-            error = APIError(429, f"Rate limit reached ({verdict.window}). Please retry after {verdict.retry_after} s.",
-                             code="rate_limit_exceeded",
-                             headers={"retry-after": str(verdict.retry_after), **limiter.header_values()})
-            response = error.response(anthropic=speaks_anthropic(scope["path"]))
+            response = rate_limited(verdict, limiter).response(anthropic=speaks_anthropic(scope["path"]))
             return await response(scope, receive, send)
         meter = Meter()
         try:

@@ -91,8 +91,8 @@ class Limiter:
         for w in self.windows.values():
             w.roll(now)
         for w in self.windows.values():
-            full = (w.counts == "requests" and w.used >= w.limit) or (w.counts == "tokens" and w.used >= w.limit) \
-                or (w.counts == "concurrent" and self.active >= w.limit)
+            used = self.active if w.counts == "concurrent" else w.used
+            full = used >= w.limit
             if full:
                 wait = 1 if w.counts == "concurrent" else max(1, math.ceil(w.resets_at(now) - now))
                 return Verdict(False, w.name, wait)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from spec.profiles import Profile, load_profile
 
+from ..keys import key_matches
 from .limits import LimitSettings, Limiter, settings
 
 # Where each API path belongs; the vendor's `surfaces` decide which of them exist.
@@ -85,10 +85,10 @@ class Vendor:
         """Configured keys match exactly (constant time, every key compared); with none configured, a vendor that
         always demands a key accepts any in its documented format, so clients can start without setup."""
         raw = offered.encode()
-        if any(hmac.compare_digest(raw, k.encode()) for k in list(self.key_accounts)):
+        if key_matches(raw, [k.encode() for k in self.key_accounts]):  # keys issued at run time
             return True
         if self.keys:
-            return sum(hmac.compare_digest(raw, k) for k in self.keys) > 0
+            return key_matches(raw, self.keys)
         prefix = self.profile.key_prefix or ""
         return len(offered) > len(prefix) and offered.startswith(prefix)
 

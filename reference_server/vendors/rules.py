@@ -166,15 +166,11 @@ def quantization(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str, 
     if wanted is None:
         wanted = next(q for q in spec["cheapest_first"] if q in offered)
     elif wanted not in spec["values"]:
-        error = invalid(f"Invalid value for 'quantization': {wanted!r} is not one of {', '.join(spec['values'])}.",
-                        param="quantization")
-        error.semantic = True
-        raise error
+        raise invalid(f"Invalid value for 'quantization': {wanted!r} is not one of {', '.join(spec['values'])}.",
+                      param="quantization", semantic=True)
     elif wanted not in offered:
-        error = invalid(f"Model '{call.model}' is not served in quantization '{wanted}'; it offers "
-                        f"{', '.join(offered)}.", param="quantization", code="quantization_not_available")
-        error.semantic = True
-        raise error
+        raise invalid(f"Model '{call.model}' is not served in quantization '{wanted}'; it offers "
+                      f"{', '.join(offered)}.", param="quantization", code="quantization_not_available", semantic=True)
     call.notes["quantization"] = wanted
     call.response_fields["system_fingerprint"] = fingerprint(call.model, wanted, "wirecheck-tiny-engine")
     return {k: v for k, v in body.items() if k != spec["field"]}

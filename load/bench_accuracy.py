@@ -1,6 +1,6 @@
 """How accurate is `wirecheck load`, and up to what load? Measured against a synthetic server's own send stamps.
 
-    python -m load.bench_accuracy [--quick] [--out accuracy-out] [--users 1,4,16,32,64,128] [--duration 10]
+    python -m wirecheck.load.bench_accuracy [--quick] [--out accuracy-out] [--users 1,4,16,32,64,128] [--duration 10]
 
 Ground truth is load/synthetic_server.py: every token event is written on an absolute schedule and stamped
 with perf_counter_ns right after its write call. Each requests.jsonl record (joined by ``x-request-id``)
@@ -47,7 +47,7 @@ from pathlib import Path
 
 import httpx
 
-from spec.sse import SSEReader
+from wirecheck.spec.sse import SSEReader
 
 from .stats import percentile
 
@@ -91,7 +91,7 @@ def cpu_split() -> tuple[set[int] | None, set[int] | None]:
 @contextlib.contextmanager
 def synthetic_server(ttft_ms: float, itl_ms: float, tokens: int, cpus: set[int] | None,
                      busy_poll: bool = False) -> Iterator[str]:
-    cmd = [sys.executable, "-m", "load.synthetic_server", "--port", "0", "--ttft-ms", str(ttft_ms),
+    cmd = [sys.executable, "-m", "wirecheck.load.synthetic_server", "--port", "0", "--ttft-ms", str(ttft_ms),
            "--itl-ms", str(itl_ms), "--tokens", str(tokens)] + (["--busy-poll"] if busy_poll else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
@@ -361,7 +361,7 @@ def environment(server_cpus: set[int] | None, client_cpus: set[int] | None) -> d
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m load.bench_accuracy", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m wirecheck.load.bench_accuracy", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a short subset: users 1,4,32 for 5 s each")
     p.add_argument("--users", help="concurrency sweep (default: 1,4,16,32,64,128; quick: 1,4,32)")
     p.add_argument("--duration", type=float, help="seconds per level (default: 10; quick: 5)")

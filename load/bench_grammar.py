@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from reference_server.engine.grammar import GrammarCompiler, compiler_for
-from reference_server.engine.loader import load_model
-from reference_server.engine.types import SamplingParams
-from reference_server.engine.worker import Engine
+from wirecheck.reference_server.engine.grammar import GrammarCompiler, compiler_for
+from wirecheck.reference_server.engine.loader import load_model
+from wirecheck.reference_server.engine.types import SamplingParams
+from wirecheck.reference_server.engine.worker import Engine
 
 SCHEMA = {
     "type": "object",

@@ -1,6 +1,6 @@
 """Streamed tokens/s and TTFT of `wirecheck serve` against the engine alone and an HTTP floor, in one run.
 
-    python -m load.bench_server [--concurrency 1,8,32,64] [--tokens 64] [--requests 64] [--rounds 2]
+    python -m wirecheck.load.bench_server [--concurrency 1,8,32,64] [--tokens 64] [--requests 64] [--rounds 2]
                                 [--json PATH]
 
 Three targets, measured level by level with the same prompts and greedy params (min_tokens = max_tokens =
@@ -49,11 +49,11 @@ from typing import Any
 import httpx
 import numpy as np
 
-from reference_server.engine.loader import load_model
-from reference_server.engine.types import SamplingParams
-from reference_server.engine.worker import Engine
-from reference_server.prompts import chat_prompt
-from spec import sse
+from wirecheck.reference_server.engine.loader import load_model
+from wirecheck.reference_server.engine.types import SamplingParams
+from wirecheck.reference_server.engine.worker import Engine
+from wirecheck.reference_server.prompts import chat_prompt
+from wirecheck.spec import sse
 
 PROMPTS = ["Echo: red fox", "Weather in Oslo?", "Say hello", "Count to five", "What is 2 + 3?",
            "Echo: blue sky over the sea", "Tell me a story", "Hi there"]
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         procs: dict[str, subprocess.Popen] = {}
         try:
             # Both servers start while the engine loads here: start-up is the slow part on small machines.
-            commands = {"served": ["reference_server.cli", "serve", "--device", "cpu"], "floor": ["load.floor_server"]}
+            commands = {"served": ["wirecheck", "serve", "--device", "cpu"], "floor": ["wirecheck.load.floor_server"]}
             for name, module in commands.items():
                 with open(logs[name], "w") as log:
                     procs[name] = spawn([*module, "--port", str(ports[name])], log)

@@ -32,6 +32,7 @@ from .search import rate_search
 from .summary import print_summary
 from .sweep import parse_slos
 
+DESCRIPTION = __doc__
 KEY_ENVS = ("WIRECHECK_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 
 
@@ -103,12 +104,12 @@ def _run(args: argparse.Namespace) -> int:
     api_key = args.api_key or next((os.environ[k] for k in KEY_ENVS if os.environ.get(k)), None)
     server = None
     if args.target:
-        from suites.target import normalise_base_url
+        from wirecheck.suites.target import normalise_base_url
         root, note = normalise_base_url(args.target)
         if note:
             print(f"wirecheck load: {note}", file=sys.stderr)
     else:
-        from suites.serve import ReferenceServer
+        from wirecheck.suites.serve import ReferenceServer
         server = ReferenceServer()
         print(f"wirecheck load: starting `wirecheck serve` (tiny) on {server.base_url}", file=sys.stderr)
         server.wait_ready()

@@ -1,6 +1,6 @@
 """A floor for the server benchmark: the reference server's web stack streaming pre-made tokens, no model.
 
-    python -m load.floor_server [--host 127.0.0.1] [--port 8766]
+    python -m wirecheck.load.floor_server [--host 127.0.0.1] [--port 8766]
 
 POST /v1/chat/completions with "stream": true answers with the chunks `wirecheck serve` sends for a
 plain chat completion: the role chunk, `max_tokens` content chunks (one token string each), the finish
@@ -22,20 +22,20 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from spec import sse
+from wirecheck.spec import sse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tokenizers import Tokenizer
 
-from reference_server.app import AccessLog, BearerAuth
-from reference_server.engine.loader import TINY_DIR
-from reference_server.engine.types import Usage
-from reference_server.models.tiny_words import WORDS
-from reference_server.surfaces.chat import _chunk, _delta_choice
-from reference_server.surfaces.common import new_id, now
-from reference_server.surfaces.streaming import sse_response
+from wirecheck.reference_server.app import AccessLog, BearerAuth
+from wirecheck.reference_server.engine.loader import TINY_DIR
+from wirecheck.reference_server.engine.types import Usage
+from wirecheck.reference_server.models.tiny_words import WORDS
+from wirecheck.reference_server.surfaces.chat import _chunk, _delta_choice
+from wirecheck.reference_server.surfaces.common import new_id, now
+from wirecheck.reference_server.surfaces.streaming import sse_response
 
 
 def token_texts(words: int = 200) -> list[str]:

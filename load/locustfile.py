@@ -33,11 +33,11 @@ import gevent
 import gevent.local
 import psutil
 
-from load.pacer import Pacer, arrival_offsets
-from load.plan import PLAN_ENV, Plan
-from load.profiles import auth_headers, get_profile, request_body
-from load.records import body_record, failed_record, stream_record
-from load.timing import feed_timed, read_timed
+from wirecheck.load.pacer import Pacer, arrival_offsets
+from wirecheck.load.plan import PLAN_ENV, Plan
+from wirecheck.load.profiles import auth_headers, get_profile, request_body
+from wirecheck.load.records import body_record, failed_record, stream_record
+from wirecheck.load.timing import feed_timed, read_timed
 
 PLAN = Plan.load(os.environ[PLAN_ENV])
 

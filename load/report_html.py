@@ -2,7 +2,7 @@
 as a picture first and a reference second: headline numbers, load-generator health, plots, then the
 full tables, formulas and aliases from run.json.
 
-``python -m load.report_html DIR`` rewrites DIR/report.html from the files a run wrote there.
+``python -m wirecheck.load.report_html DIR`` rewrites DIR/report.html from the files a run wrote there.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def write_report(out_dir: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
-        print("usage: python -m load.report_html DIR   (rewrites DIR/report.html)", file=sys.stderr)
+        print("usage: python -m wirecheck.load.report_html DIR   (rewrites DIR/report.html)", file=sys.stderr)
         return 2
     print(write_report(Path(args[0])))
     return 0

@@ -1,6 +1,6 @@
 """A synthetic-schedule OpenAI chat SSE server: the ground truth for the accuracy benchmark.
 
-    python -m load.synthetic_server --port P [--host 127.0.0.1] [--ttft-ms 50] [--itl-ms 5] [--tokens 64]
+    python -m wirecheck.load.synthetic_server --port P [--host 127.0.0.1] [--ttft-ms 50] [--itl-ms 5] [--tokens 64]
         [--tokens-per-event 1] [--mode normal|buffer] [--buffer-bytes 16384] [--busy-poll]
 
 Token event i of a request is due at t_recv + ttft + i * itl * tokens_per_event: ABSOLUTE deadlines, so
@@ -369,7 +369,7 @@ def jitter_stats(lateness: list[int]) -> dict:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m load.synthetic_server", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m wirecheck.load.synthetic_server", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
     p.add_argument("--ttft-ms", type=float, default=50.0)

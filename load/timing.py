@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from spec.sse import SSEReader
+from wirecheck.spec.sse import SSEReader
 
 READ_SIZE = 65536
 

@@ -1,4 +1,4 @@
-"""`wirecheck` command line. Subcommands register here; `serve` runs the reference server."""
+"""`wirecheck serve`: its options and the run that serves the reference server (needs the `server` extra)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import sys
 from .config import API_KEY_ENV, ServerConfig
 
 
-def _serve_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the reference server (OpenAI-compatible, offline, local model)",
-                       description="Serve an OpenAI-compatible API backed by a local transformers model.")
+DESCRIPTION = "Serve an OpenAI-compatible API backed by a local transformers model."
+
+
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default: %(default)s)")
     p.add_argument("--model", default="tiny",
@@ -52,10 +53,14 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: the profile's, apac)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="(default: %(default)s)")
-    p.set_defaults(run=_serve)
 
 
-def _serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    from wirecheck.extras import requirement_message
+
+    if message := requirement_message("wirecheck serve", "server"):
+        print(message, file=sys.stderr)
+        return 2
     import uvicorn
 
     from .app import create_app
@@ -96,85 +101,3 @@ def _announce(vendor) -> None:
         auth = "no key (auth disabled)"
     print(f"wirecheck serve: emulating {p.name} under {base} ({', '.join(p.surfaces)}); accepts {auth}; "
           f"models {', '.join(p.models[:3])}{' ...' if len(p.models) > 3 else ''}", file=sys.stderr, flush=True)
-
-
-def _proxy_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("proxy", help="forward to an endpoint and apply one wire fault (test clients and checks)",
-                       description="Forward every request to --upstream and apply one fault of the catalogue "
-                                   "(fixtures/faults) on the way. Requests to /fault/<name>/v1/... get fault <name> "
-                                   "instead, so one proxy serves every fault.")
-    p.add_argument("--upstream", required=False, metavar="URL", help="the endpoint to forward to (with or without /v1)")
-    p.add_argument("--fault", default="none", help="fault to apply to every request; 'none' = transparent "
-                                                    "(default: %(default)s)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8001, help="port to bind (default: %(default)s)")
-    p.add_argument("--upstream-api-key", default=None, metavar="KEY",
-                   help="key the `auth-ignored` fault sends upstream in place of the client's")
-    p.add_argument("--list", action="store_true", help="list the faults and the checks that must catch them, then exit")
-    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
-                   help="(default: %(default)s)")
-    p.set_defaults(run=_proxy)
-
-
-def _proxy(args: argparse.Namespace) -> int:
-    from .faults import get_fault, load_faults
-
-    faults = load_faults()
-    if args.list:
-        for f in faults.values():
-            print(f"{f.name:28} {f.surface:12} {', '.join(f.checks) or '(benign control)'}")
-        return 0
-    if not args.upstream:
-        print("wirecheck proxy: --upstream URL is required", file=sys.stderr)
-        return 2
-    try:
-        get_fault(args.fault, faults)
-    except ValueError as exc:
-        print(f"wirecheck proxy: {exc}", file=sys.stderr)
-        return 2
-    import uvicorn
-
-    from .faults.proxy import create_app
-
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(f"wirecheck proxy: {args.host}:{args.port} -> {args.upstream}, fault {args.fault} "
-          f"(or /fault/<name>/v1/... per request)", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(args.upstream, args.fault, upstream_key=args.upstream_api_key), host=args.host,
-                port=args.port, access_log=False, log_level=args.log_level, timeout_graceful_shutdown=1)
-    return 0
-
-
-def _lint_parser(sub: argparse._SubParsersAction) -> None:
-    from suites.lint import DESCRIPTION, configure  # light: the checks load only when it runs
-
-    p = sub.add_parser("lint-stream", help="judge a captured SSE body offline with the suites' stream checks",
-                       description=DESCRIPTION)
-    configure(p)
-
-
-def _load_parser(sub: argparse._SubParsersAction) -> None:
-    from load.command import __doc__ as doc, configure, run  # light: locust itself runs in child processes
-
-    p = sub.add_parser("load", help="measure streaming latency and throughput of a target with locust",
-                       description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    configure(p)
-    p.set_defaults(run=run)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirecheck", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _serve_parser(sub)
-    _lint_parser(sub)
-    _proxy_parser(sub)
-    _load_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import spec
+from wirecheck import spec
 from starlette.requests import Request
 
 from .errors import APIError, invalid

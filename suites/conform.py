@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import spec
-from spec import sse
+from wirecheck import spec
+from wirecheck.spec import sse
 
 MAX_PROBLEMS = 20
 

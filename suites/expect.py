@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from spec.sse import SSEItem
+from wirecheck.spec.sse import SSEItem
 
 from .judge import envelope_problems, error_field
 from .registry import fail

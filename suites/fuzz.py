@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import spec
+from wirecheck import spec
 
 from .target import Target
 from .wire import Exchange, Wire

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import spec
-from spec.sse import SSEItem
+from wirecheck import spec
+from wirecheck.spec.sse import SSEItem
 
 # Chat-template control tokens that leak into `content` when a server detokenises with special tokens kept.
 TEMPLATE_TOKENS = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>",

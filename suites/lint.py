@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"wirecheck lint-stream: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
-    from spec import sse
+    from wirecheck.spec import sse
 
     from .invariants import STREAM_CHECKS, _load, lint
 

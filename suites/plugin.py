@@ -6,6 +6,7 @@ inert (no server, no network) unless a test asks for the `target` fixture.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,10 +56,38 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     """With --target only the suites run: the project's own tests are not about the target."""
     if not config.getoption("target"):
         return None
-    path = collection_path.resolve()
-    inside = path == SUITES_DIR or SUITES_DIR in path.parents
-    contains = path in SUITES_DIR.parents
-    return None if inside or contains else True
+    contains = collection_path.resolve() in SUITES_DIR.parents
+    return None if _in_suites(collection_path) or contains else True
+
+
+def _in_suites(path: Path) -> bool:
+    path = path.resolve()
+    return path == SUITES_DIR or SUITES_DIR in path.parents
+
+
+class SuiteModule(pytest.Module):
+    """A suite module, imported under its package name (`wirecheck.suites.test_chat`).
+
+    pytest names a collected file after the folders above it that hold an `__init__.py`. Installed, that is
+    `wirecheck/suites/`, but in an editable checkout the package maps onto the repository's `suites/`, which
+    pytest would import a second time as a top-level `suites` (and the checks would register twice)."""
+
+    def _getobj(self):  # noqa: ANN202 - pytest's own hook point for how a module object is obtained
+        relative = self.path.resolve().relative_to(SUITES_DIR).with_suffix("")
+        module = importlib.import_module(".".join((__package__, *relative.parts)))
+        self.config.pluginmanager.consider_module(module)
+        return module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    # A plain directory node: a Package would import the folder's __init__.py by its file-system name.
+    return pytest.Dir.from_parent(parent, path=path) if _in_suites(path) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    return SuiteModule.from_parent(parent, path=module_path) if _in_suites(module_path) else None
 
 
 def _check_id(item: pytest.Item) -> str | None:
@@ -97,10 +126,12 @@ def not_claimed(info: CheckInfo, profile: Profile) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     strict = config.getoption("strict")
     profile = None
+    checks = 0
     for item in items:
         check_id = _check_id(item)
         if not check_id:
             continue
+        checks += 1
         if CHECKS[check_id].strict and not strict:
             item.add_marker(pytest.mark.skip(reason="not-run: strict-only check (use --strict)"))
             continue
@@ -117,6 +148,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = not_claimed(CHECKS[check_id], profile)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+    # Without --target the checks need `wirecheck serve`: on a base install, say so once, before any test runs.
+    if checks and not config.getoption("target"):
+        from wirecheck.extras import requirement_message
+
+        if message := requirement_message("running the suites without --target (they start `wirecheck serve`)",
+                                          "server"):
+            raise pytest.UsageError(message + "; or pass --target URL to check a running endpoint")
 
 
 @pytest.fixture(scope="session")

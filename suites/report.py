@@ -1,9 +1,15 @@
-"""Compatibility matrix from a results dict (see results.Recorder.as_json): Markdown and HTML."""
+"""Compatibility matrix from a results dict (see results.Recorder.as_json): Markdown and HTML.
+
+A JSON report renders again later, into as many formats as wanted:
+
+    python -m wirecheck.suites.report wirecheck.json wirecheck.html wirecheck.md
+"""
 
 from __future__ import annotations
 
 import html as _html
 import json
+import sys
 from collections import defaultdict
 from typing import Any
 
@@ -57,3 +63,35 @@ def html(results: dict[str, Any]) -> str:
                          f"<td>{e(r['path'])}</td><td>{e(MARK.get(r['result'], r['result']))}</td><td>{detail}</td></tr>")
         parts.append("</table>")
     return "\n".join(parts)
+
+
+FORMATS = {".json": lambda results: json.dumps(results, indent=2), ".md": lambda results: markdown(results),
+           ".html": lambda results: html(results), ".htm": lambda results: html(results)}
+
+
+def render(results: dict[str, Any], suffix: str) -> str:
+    """The report in the format a file suffix names; ValueError for any other suffix."""
+    if suffix not in FORMATS:
+        raise ValueError(f"a report must end in .json, .md or .html, got {suffix or 'no suffix'!r}")
+    return FORMATS[suffix](results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pathlib import Path
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2:
+        print("usage: python -m wirecheck.suites.report RESULTS.json OUT.html|OUT.md|OUT.json ...", file=sys.stderr)
+        return 2
+    try:
+        results = json.loads(Path(args[0]).read_text())
+        for out in map(Path, args[1:]):
+            out.write_text(render(results, out.suffix))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"wirecheck report: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -87,12 +86,9 @@ class Recorder:
     def write(self, path: Path) -> None:
         from . import report
 
+        try:
+            text = report.render(self.as_json(), path.suffix)
+        except ValueError:
+            raise pytest.UsageError(f"--report must end in .json, .md or .html, got {path}") from None
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".json":
-            path.write_text(json.dumps(self.as_json(), indent=2))
-        elif path.suffix == ".md":
-            path.write_text(report.markdown(self.as_json()))
-        elif path.suffix in (".html", ".htm"):
-            path.write_text(report.html(self.as_json()))
-        else:
-            raise pytest.UsageError(f"--report must end in .json, .md or .html, got {path}")
+        path.write_text(text)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from wirecheck.extras import requirement_message
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -22,12 +23,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class MissingExtra(ValueError):
+    """`wirecheck serve` cannot run here: the reference server's extra is not installed (the message says which)."""
+
+
 class ReferenceServer:
     def __init__(self, *args: str, command: list[str] | None = None) -> None:
+        if command is None and (message := requirement_message("starting the reference server", "server")):
+            raise MissingExtra(message + "; or pass --target URL to check a running endpoint")
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        exe = shutil.which("wirecheck")
-        base = command or ([exe, "serve"] if exe else [sys.executable, "-m", "reference_server.cli", "serve"])
+        # This interpreter's own wirecheck, never another one that happens to be first on PATH.
+        base = command or [sys.executable, "-m", "wirecheck", "serve"]
         fd, name = tempfile.mkstemp(prefix=f"wirecheck-{self.port}-", suffix=".log")
         os.close(fd)
         self.log = Path(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from spec.profiles import Profile, load_profile
+from wirecheck.spec.profiles import Profile, load_profile
 
 __all__ = ["Profile", "Target", "load_profile", "normalise_base_url"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from spec.sse import SSEItem
+from wirecheck.spec.sse import SSEItem
 
 from .invariants.common import capped, choice_index, choices, chunks, positions, short
 

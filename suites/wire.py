@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from spec import sse
+from wirecheck.spec import sse
 
 from .registry import Evidence
 from .target import Target

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from suites.serve import ReferenceServer as Server
-from suites.serve import running as running_server
+from wirecheck.suites.serve import ReferenceServer as Server
+from wirecheck.suites.serve import running as running_server
 
 
 @pytest.fixture(scope="session")

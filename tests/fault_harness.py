@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reference_server.faults.catalogue import Fault
+from wirecheck.reference_server.faults.catalogue import Fault
 
 
 # Checks of vendor behaviour: claimed by the vendor profiles only, proven by test_vendor_selftest.py.
@@ -21,12 +21,12 @@ VENDOR_CHECK_PREFIXES = ("hoonify.", "hontoni.", "hoziron.", "compactifai.", "ra
 
 def load_checks() -> dict[str, Any]:
     """Import every suite module (as pytest collection would) and return the check registry."""
-    import suites
-    from suites import invariants
-    from suites.registry import CHECKS
+    from wirecheck import suites
+    from wirecheck.suites import invariants
+    from wirecheck.suites.registry import CHECKS
 
     invariants._load()
-    for info in pkgutil.walk_packages(suites.__path__, "suites."):
+    for info in pkgutil.walk_packages(suites.__path__, "wirecheck.suites."):
         if info.name.rsplit(".", 1)[-1].startswith("test_"):
             importlib.import_module(info.name)
     return CHECKS
@@ -78,9 +78,9 @@ class Run:
 def suite_run(name: str, target: str, out: Path, *, ids: list[str] | None, deadline: float,
               api_key: str | None = None, strict: bool = False, timeout: float = 300.0,
               profile: str = "reference") -> Run:
-    """One `pytest --pyargs suites --target URL ...` session, reporting to out/<name>.json."""
+    """One `pytest --pyargs wirecheck.suites --target URL ...` session, reporting to out/<name>.json."""
     report, log = out / f"{name}.json", out / f"{name}.log"
-    args = ["--pyargs", "suites", "--target", target, "--profile", profile, "--report", str(report),
+    args = ["--pyargs", "wirecheck.suites", "--target", target, "--profile", profile, "--report", str(report),
             "--deadline", str(deadline), "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--assert=plain"]
     if ids is not None:
         args += ["-m", marker_expression(ids)]

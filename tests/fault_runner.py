@@ -1,6 +1,6 @@
 """Run many suite sessions (one per fault) quickly: `python fault_runner.py JOBS.json RESULTS.json`.
 
-Each job is one `pytest --pyargs suites --target ...` session. Started as `python -m pytest` each would spend
+Each job is one `pytest --pyargs wirecheck.suites --target ...` session. Started as `python -m pytest` each would spend
 most of its time importing hypothesis, schemathesis and the openai SDK; here one process imports them once and
 forks a child per job (at most WORKERS at a time), so every session starts warm yet stays isolated: its own
 process, pytest config, plugin state, report file and log. Children that outlive their timeout are killed.
@@ -39,7 +39,7 @@ def _preload() -> None:
     import httpx  # noqa: F401
     import openai  # noqa: F401
 
-    from spec import loader
+    from wirecheck.spec import loader
 
     loader.document()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

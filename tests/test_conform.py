@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from spec import sse
-from suites import conform
-from suites.fuzz import Fuzzer, Sent, documented, tame
-from suites.target import Target, load_profile
-from suites.wire import Exchange
+from wirecheck.spec import sse
+from wirecheck.suites import conform
+from wirecheck.suites.fuzz import Fuzzer, Sent, documented, tame
+from wirecheck.suites.target import Target, load_profile
+from wirecheck.suites.wire import Exchange
 
 REQ = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 
@@ -159,7 +159,7 @@ def test_fuzz_judge_passes(fuzzer, item) -> None:
 
 
 def test_documented_statuses_fall_back_to_ranges() -> None:
-    import spec
+    from wirecheck import spec
 
     doc = spec.document()
     definition = doc["paths"]["/v1/chat/completions"]["post"]

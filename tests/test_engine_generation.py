@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from reference_server.engine.embeddings import shorten
-from reference_server.engine.loader import load_model
-from reference_server.engine.types import SamplingParams
-from reference_server.engine.worker import Engine
+from wirecheck.reference_server.engine.embeddings import shorten
+from wirecheck.reference_server.engine.loader import load_model
+from wirecheck.reference_server.engine.types import SamplingParams
+from wirecheck.reference_server.engine.worker import Engine
 
 
 @pytest.fixture(scope="module")

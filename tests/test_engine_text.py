@@ -2,9 +2,9 @@
 
 from hypothesis import given, strategies as st
 
-from reference_server.engine.choice import ChoiceOutput
-from reference_server.engine.stops import find_stop, releasable
-from reference_server.engine.types import TokenLogprob
+from wirecheck.reference_server.engine.choice import ChoiceOutput
+from wirecheck.reference_server.engine.stops import find_stop, releasable
+from wirecheck.reference_server.engine.types import TokenLogprob
 
 EOS = 0
 

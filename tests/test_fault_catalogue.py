@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reference_server.faults import load_faults
-from reference_server.faults.catalogue import FAULTS_DIR, CatalogueError, get_fault
-from reference_server.faults.transforms import TRANSFORMS
+from wirecheck.reference_server.faults import load_faults
+from wirecheck.reference_server.faults.catalogue import FAULTS_DIR, CatalogueError, get_fault
+from wirecheck.reference_server.faults.transforms import TRANSFORMS
 
 from .fault_harness import expected_failures, load_checks, selection
 

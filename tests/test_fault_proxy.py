@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from reference_server.cli import build_parser, main
-from reference_server.faults.proxy import FaultProxy
-from spec import sse
+from wirecheck.cli import build_parser, main
+from wirecheck.reference_server.faults.proxy import FaultProxy
+from wirecheck.spec import sse
 
 CHUNKS = [{"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": None}]},
@@ -128,7 +128,8 @@ def test_response_and_stream_faults() -> None:
 
 
 def test_cli_registers_proxy(capsys) -> None:
-    args = build_parser().parse_args(["proxy", "--upstream", "http://x", "--fault", "drip", "--port", "9"])
+    argv = ["proxy", "--upstream", "http://x", "--fault", "drip", "--port", "9"]
+    args = build_parser(argv).parse_args(argv)
     assert (args.command, args.fault, args.port) == ("proxy", "drip", 9)
     assert main(["proxy", "--list"]) == 0
     listed = capsys.readouterr().out

@@ -8,10 +8,10 @@ import struct
 
 import pytest
 
-from fixtures import transcript_files
-from reference_server.faults import transforms as T
-from reference_server.faults.proxy import api_path, split_fault_path
-from spec import sse
+from wirecheck.fixtures import transcript_files
+from wirecheck.reference_server.faults import transforms as T
+from wirecheck.reference_server.faults.proxy import api_path, split_fault_path
+from wirecheck.spec import sse
 
 CHUNK = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "m",
          "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,

@@ -10,10 +10,10 @@ import jsonschema
 import pytest
 import torch
 
-from reference_server.engine.grammar import GrammarError, compiler_for, tool_call_schema
-from reference_server.engine.loader import load_model
-from reference_server.engine.types import SamplingParams
-from reference_server.engine.worker import Engine
+from wirecheck.reference_server.engine.grammar import GrammarError, compiler_for, tool_call_schema
+from wirecheck.reference_server.engine.loader import load_model
+from wirecheck.reference_server.engine.types import SamplingParams
+from wirecheck.reference_server.engine.worker import Engine
 
 SCHEMA = {
     "type": "object",

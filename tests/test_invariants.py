@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from spec import sse
-from suites.invariants import STREAM_CHECKS, _load, lint
+from wirecheck.spec import sse
+from wirecheck.suites.invariants import STREAM_CHECKS, _load, lint
 
 _load()
 

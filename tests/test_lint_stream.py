@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import transcript_files
-from suites import lint
+from wirecheck.fixtures import transcript_files
+from wirecheck.suites import lint
 
 RECORDINGS = ([("chat", p) for p in transcript_files("openai-chat-stream", "*.sse")]
               + [("messages", p) for p in transcript_files("anthropic-messages-stream", "*.sse")]
@@ -24,7 +24,7 @@ def wirecheck() -> list[str]:
     if local.exists():
         return [str(local)]
     exe = shutil.which("wirecheck")
-    return [exe] if exe else [sys.executable, "-m", "reference_server.cli"]
+    return [exe] if exe else [sys.executable, "-m", "wirecheck"]
 
 
 def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:

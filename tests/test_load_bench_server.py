@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from load.bench_server import COLUMNS, Round, per_client, summarize_level, table
-from load.floor_server import frames, token_texts
-from spec import sse
+from wirecheck.load.bench_server import COLUMNS, Round, per_client, summarize_level, table
+from wirecheck.load.floor_server import frames, token_texts
+from wirecheck.spec import sse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def test_helpers() -> None:
 
 def test_bench_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, "-m", "load.bench_server", "--concurrency", "1,2", "--tokens", "4",
+    proc = subprocess.run([sys.executable, "-m", "wirecheck.load.bench_server", "--concurrency", "1,2", "--tokens", "4",
                            "--requests", "2", "--rounds", "1", "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

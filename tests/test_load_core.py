@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from load.analysis import analyse, verdict
-from load.pacer import Pacer, arrival_offsets
-from load.plan import Plan, Stage, parse_duration, parse_rates, parse_users
-from load.profiles import (get_profile, parse_chat_stream, parse_messages_stream, parse_responses_stream,
+from wirecheck.load.analysis import analyse, verdict
+from wirecheck.load.pacer import Pacer, arrival_offsets
+from wirecheck.load.plan import Plan, Stage, parse_duration, parse_rates, parse_users
+from wirecheck.load.profiles import (get_profile, parse_chat_stream, parse_messages_stream, parse_responses_stream,
                            request_body)
-from load.records import metrics, stream_record
-from load.stats import summarize
-from load.sweep import RateSearch, parse_slo, parse_slos
-from load.timing import feed_timed
-from spec.sse import encode_json
+from wirecheck.load.records import metrics, stream_record
+from wirecheck.load.stats import summarize
+from wirecheck.load.sweep import RateSearch, parse_slo, parse_slos
+from wirecheck.load.timing import feed_timed
+from wirecheck.spec.sse import encode_json
 
 MS = 1_000_000
 

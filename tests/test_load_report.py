@@ -9,11 +9,11 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from load import charts
-from load.aliases import ALIASES, FORMULAS
-from load.report_html import main, render_report, write_report
-from load.report_sections import sample
-from load.stats import summarize
+from wirecheck.load import charts
+from wirecheck.load.aliases import ALIASES, FORMULAS
+from wirecheck.load.report_html import main, render_report, write_report
+from wirecheck.load.report_sections import sample
+from wirecheck.load.stats import summarize
 
 NS, MS = 1_000_000_000, 1_000_000
 T0 = 1_763_800_000 * NS
@@ -243,8 +243,8 @@ def test_charts_edge_cases() -> None:
 
 def test_report_from_the_real_analysis() -> None:
     """The schema analyse() writes, not only the fabricated one, renders (catches drift between the two)."""
-    from load.analysis import analyse
-    from load.plan import Plan, Stage
+    from wirecheck.load.analysis import analyse
+    from wirecheck.load.plan import Plan, Stage
 
     run0, records, _, health = fabricate(users=(1, 4))
     plan = Plan(target=TARGET, profile="chat-stream", model="tiny", out_dir="/tmp/x", warmup_s=1.0,

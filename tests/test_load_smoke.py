@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from load.profiles import PROFILES, auth_headers, request_body
-from load.records import metrics, stream_record
-from load.timing import feed_timed
-from suites.serve import ReferenceServer
+from wirecheck.load.profiles import PROFILES, auth_headers, request_body
+from wirecheck.load.records import metrics, stream_record
+from wirecheck.load.timing import feed_timed
+from wirecheck.suites.serve import ReferenceServer
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def server():
 
 
 def wirecheck_load(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reference_server.cli", "load", "--quiet", *args],
+    return subprocess.run([sys.executable, "-m", "wirecheck", "load", "--quiet", *args],
                           capture_output=True, text=True, timeout=timeout)
 
 

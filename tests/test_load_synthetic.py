@@ -14,12 +14,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from spec.sse import SSEReader
+from wirecheck.spec.sse import SSEReader
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "load.synthetic_server", "--port", "0", "--ttft-ms", "30",
+    proc = subprocess.Popen([sys.executable, "-m", "wirecheck.load.synthetic_server", "--port", "0", "--ttft-ms", "30",
                              "--itl-ms", "2", "--tokens", "16"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -117,7 +117,7 @@ def test_bench_accuracy_smoke(tmp_path) -> None:
     """The accuracy bench end to end, tiny: joins every record to the server's stamps (no timing asserts)."""
     if importlib.util.find_spec("locust") is None:  # never import it here: it monkey-patches ssl for gevent
         pytest.skip("locust is not installed")
-    from load import bench_accuracy
+    from wirecheck.load import bench_accuracy
 
     out = tmp_path / "acc"
     bench_accuracy.main(["--users", "1", "--duration", "2", "--warmup", "0.5", "--control-users", "1",

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from fixtures import transcripts_dir
-from reference_server.faults import load_faults
-from reference_server.faults import transforms as T
-from spec import sse
-from suites.invariants import STREAM_CHECKS, lint
+from wirecheck.fixtures import transcripts_dir
+from wirecheck.reference_server.faults import load_faults
+from wirecheck.reference_server.faults import transforms as T
+from wirecheck.spec import sse
+from wirecheck.suites.invariants import STREAM_CHECKS, lint
 
 RECORDED = (transcripts_dir("anthropic-messages-stream") / "tool_use_response.txt").read_bytes()
 FAULTS = load_faults()
@@ -142,7 +142,7 @@ def test_set_fields_defaults_only_where_absent():
 
 
 def test_anthropic_profile_and_credentials_per_path():
-    from suites.target import Target, load_profile
+    from wirecheck.suites.target import Target, load_profile
 
     profile = load_profile("anthropic")
     assert profile.surfaces == ("messages",) and profile.auth == "x-api-key" and "count_tokens" in profile.claims

@@ -8,10 +8,10 @@ import copy
 import json
 from typing import Any
 
-from reference_server.faults import transforms as T
-from spec import sse
-from suites.invariants import lint
-from suites.invariants.responses import closed_item_problems
+from wirecheck.reference_server.faults import transforms as T
+from wirecheck.spec import sse
+from wirecheck.suites.invariants import lint
+from wirecheck.suites.invariants.responses import closed_item_problems
 
 from .test_invariants import resp_body, resp_call_events
 

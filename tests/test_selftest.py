@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from reference_server.faults import load_faults
-from suites.serve import ReferenceServer
-from suites.serve import running as running_server
+from wirecheck.reference_server.faults import load_faults
+from wirecheck.suites.serve import ReferenceServer
+from wirecheck.suites.serve import running as running_server
 
 from .fault_harness import VENDOR_CHECK_PREFIXES, Run, expected_failures, load_checks, run_all, selection, suite_run
 
@@ -33,7 +33,7 @@ HOSTILE_WALL = 60.0  # a hostile run (suite start-up + a few deadlines) must end
 
 def _proxy(upstream: ReferenceServer, *extra: str):
     return running_server("--upstream", upstream.base_url, *extra,
-                          command=[sys.executable, "-m", "reference_server.cli", "proxy"])
+                          command=[sys.executable, "-m", "wirecheck", "proxy"])
 
 
 class SelfTest:

@@ -10,14 +10,14 @@ import httpx
 import jsonschema
 import pytest
 
-import spec
-from reference_server.engine.types import Usage
-from reference_server.surfaces.chat import Answer
-from reference_server.surfaces.messages import Message, _error_events
-from reference_server.surfaces.streaming import guarded_stream
-from reference_server.surfaces.tools import OutputPlan
-from spec.sse import parse
-from suites.invariants import lint
+from wirecheck import spec
+from wirecheck.reference_server.engine.types import Usage
+from wirecheck.reference_server.surfaces.chat import Answer
+from wirecheck.reference_server.surfaces.messages import Message, _error_events
+from wirecheck.reference_server.surfaces.streaming import guarded_stream
+from wirecheck.reference_server.surfaces.tools import OutputPlan
+from wirecheck.spec.sse import parse
+from wirecheck.suites.invariants import lint
 
 anthropic = pytest.importorskip("anthropic")
 

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import jsonschema
 import pytest
 
-import spec
-from reference_server.surfaces.responses import ResponseRun
-from reference_server.surfaces.tools import output_plan
-from reference_server.tool_calls import CallArguments, CallStart, Content
-from spec import sse
+from wirecheck import spec
+from wirecheck.reference_server.surfaces.responses import ResponseRun
+from wirecheck.reference_server.surfaces.tools import output_plan
+from wirecheck.reference_server.tool_calls import CallArguments, CallStart, Content
+from wirecheck.spec import sse
 
 MODEL = "tiny"
 WEATHER = {"type": "function", "name": "get_weather", "description": "Get the current weather for a city.",

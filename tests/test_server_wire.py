@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from spec import errors as spec_errors, sse
+from wirecheck.spec import errors as spec_errors, sse
 
 from .conftest import wait_until
 

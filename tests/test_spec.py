@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-import fixtures
-import spec
-from spec import SpecError, first_error
-from spec.sse import parse
+from wirecheck import fixtures
+from wirecheck import spec
+from wirecheck.spec import SpecError, first_error
+from wirecheck.spec.sse import parse
 
 REQUIRED_COMPONENTS = [
     "CreateChatCompletionRequest",
@@ -68,7 +68,7 @@ def test_document_is_valid_openapi_31():
 
 
 def test_document_is_package_data():
-    assert resources.files("spec").joinpath("openapi.yaml").is_file()
+    assert resources.files("wirecheck.spec").joinpath("openapi.yaml").is_file()
 
 
 def test_document_is_cached():

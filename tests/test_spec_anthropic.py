@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import fixtures
-import spec
-from spec.sse import parse
+from wirecheck import fixtures
+from wirecheck import spec
+from wirecheck.spec.sse import parse
 
 RECORDED = fixtures.transcript_files("anthropic-messages-stream", "*.*")
 RECORDED = [p for p in RECORDED if p.name != "LICENSE"]

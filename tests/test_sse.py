@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fixtures
-from spec.sse import DONE, SSEItem, SSEReader, encode_comment, encode_event, encode_json, iter_items, parse
+from wirecheck import fixtures
+from wirecheck.spec.sse import DONE, SSEItem, SSEReader, encode_comment, encode_event, encode_json, iter_items, parse
 
 LINE_ENDS = {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}
 

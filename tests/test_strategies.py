@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-import spec
-from suites import strategies as S
-from suites.target import load_profile
+from wirecheck import spec
+from wirecheck.suites import strategies as S
+from wirecheck.suites.target import load_profile
 
 ALL = load_profile("reference").claims
 NONE: frozenset[str] = frozenset()

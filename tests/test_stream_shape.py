@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import transcripts_dir
-from spec import sse
+from wirecheck.fixtures import transcripts_dir
+from wirecheck.spec import sse
 
 TEXT_RECORDINGS = ["4cc50a6135d2.sse", "7e5ea4d12e7c.sse", "e2aad469b71d.sse"]  # plain content streams
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from spec import sse
-from suites import judge
-from suites.registry import CHECKS
+from wirecheck.spec import sse
+from wirecheck.suites import judge
+from wirecheck.suites.registry import CHECKS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,13 +225,13 @@ def test_assemble_completions_stream():
 
 
 def test_check_metadata_is_complete():
-    import suites.test_auth  # noqa: F401
-    import suites.test_chat  # noqa: F401
-    import suites.test_completions  # noqa: F401
-    import suites.test_embeddings  # noqa: F401
-    import suites.test_errors  # noqa: F401
-    import suites.test_models  # noqa: F401
-    import suites.test_sdk  # noqa: F401
+    import wirecheck.suites.test_auth  # noqa: F401
+    import wirecheck.suites.test_chat  # noqa: F401
+    import wirecheck.suites.test_completions  # noqa: F401
+    import wirecheck.suites.test_embeddings  # noqa: F401
+    import wirecheck.suites.test_errors  # noqa: F401
+    import wirecheck.suites.test_models  # noqa: F401
+    import wirecheck.suites.test_sdk  # noqa: F401
 
     ids = {"chat.response-schema", "chat.usage.arithmetic", "chat.n.choices", "chat.stop.excluded",
            "chat.max-completion-tokens", "chat.logprobs.shape", "chat.determinism",

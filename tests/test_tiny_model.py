@@ -12,8 +12,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from reference_server.models import TINY_MODEL_DIR
-from reference_server.models.tiny_template import CHAT_TEMPLATE
+from wirecheck.reference_server.models import TINY_MODEL_DIR
+from wirecheck.reference_server.models.tiny_template import CHAT_TEMPLATE
 
 MAX_NEW = 48
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from reference_server.surfaces.chat import piece_deltas
-from reference_server.tool_calls import CallArguments, CallStart, Content, ToolCallParser
+from wirecheck.reference_server.surfaces.chat import piece_deltas
+from wirecheck.reference_server.tool_calls import CallArguments, CallStart, Content, ToolCallParser
 
 
 def parser() -> ToolCallParser:

@@ -7,10 +7,10 @@ import copy
 import json
 from typing import Any
 
-from fixtures import transcripts_dir
-from reference_server.faults import transforms as T
-from spec import sse
-from suites import toolcalls as tc
+from wirecheck.fixtures import transcripts_dir
+from wirecheck.reference_server.faults import transforms as T
+from wirecheck.spec import sse
+from wirecheck.suites import toolcalls as tc
 
 from .test_toolcalls import PARALLEL, TOOLS, call, stream
 
@@ -83,7 +83,7 @@ def test_calls_left_as_text_content():
     assert json.loads(texts[1].replace("<tool_call>", "")) == {"name": "get_weather", "arguments": {"city": "London"}}
     items = streamed("json.tool-calls-as-content", parallel_body())
     assert tc.tool_fragments(items) == []
-    from suites.judge import assemble
+    from wirecheck.suites.judge import assemble
 
     choice0 = assemble(items)[0]
     assert choice0.finish_reason == "stop"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from fixtures import transcript_files
-from spec import sse
-from suites import toolcalls as tc
+from wirecheck.fixtures import transcript_files
+from wirecheck.spec import sse
+from wirecheck.suites import toolcalls as tc
 
 TOOLS = tc.tool_schemas([tc.WEATHER])
 OPENAI_TOOL_STREAMS = [p for p in transcript_files() if b'"tool_calls"' in p.read_bytes()]

@@ -6,12 +6,12 @@ from datetime import datetime
 
 import pytest
 
-from reference_server.errors import APIError
-from reference_server.vendors import rules
-from reference_server.vendors.layer import Meter, usage_of
-from reference_server.vendors.limits import parse_limits, settings
-from reference_server.vendors.profile import Options, Vendor
-from spec.profiles import load_profile
+from wirecheck.reference_server.errors import APIError
+from wirecheck.reference_server.vendors import rules
+from wirecheck.reference_server.vendors.layer import Meter, usage_of
+from wirecheck.reference_server.vendors.limits import parse_limits, settings
+from wirecheck.reference_server.vendors.profile import Options, Vendor
+from wirecheck.spec.profiles import load_profile
 
 
 class Clock:

@@ -14,9 +14,9 @@ from contextlib import ExitStack
 
 import pytest
 
-from reference_server.faults import load_faults
-from spec.profiles import load_profile
-from suites.serve import running as running_server
+from wirecheck.reference_server.faults import load_faults
+from wirecheck.spec.profiles import load_profile
+from wirecheck.suites.serve import running as running_server
 
 from .fault_harness import VENDOR_CHECK_PREFIXES, Run, expected_failures, load_checks, run_all, selection, suite_run
 
@@ -41,7 +41,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
             key = load_profile(vendor).example_key()
             server = stack.enter_context(running_server("--profile", vendor, "--api-key", key))
             proxy = stack.enter_context(running_server(
-                "--upstream", server.base_url, command=[sys.executable, "-m", "reference_server.cli", "proxy"]))
+                "--upstream", server.base_url, command=[sys.executable, "-m", "wirecheck", "proxy"]))
             # The whole suite, clean: what `pytest --profile <vendor>` runs against the emulation.
             planned.append(suite_run(_clean(vendor), f"{proxy.base_url}/fault/none", out, ids=None, deadline=DEADLINE,
                                      api_key=key, profile=vendor, timeout=300))

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from suites.serve import running
+from wirecheck.suites.serve import running
 
 HELLO = [{"role": "user", "content": "Say hi."}]
 
@@ -145,6 +145,6 @@ def test_plain_server_rate_limit_uses_openai_headers() -> None:
                                            (["--profile", "hoonify", "--dry-pool", "mars"], "--dry-pool mars"),
                                            (["--rate-limit", "rpm=lots"], "whole number")])
 def test_serve_refuses_bad_emulation_settings(args: list[str], message: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "reference_server.cli", "serve", "--port", "0", *args],
+    done = subprocess.run([sys.executable, "-m", "wirecheck", "serve", "--port", "0", *args],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr, done.stderr

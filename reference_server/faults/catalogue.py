@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from fixtures import FIXTURES_DIR
+from wirecheck.fixtures import FIXTURES_DIR
 
 from .transforms import TRANSFORMS
 

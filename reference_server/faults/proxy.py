@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from spec import sse
+from wirecheck.spec import sse
 
 from . import transforms as T
 from .catalogue import Fault, get_fault, load_faults

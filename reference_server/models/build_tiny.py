@@ -1,4 +1,4 @@
-"""Recipe for the embedded default model "tiny": ``python -m reference_server.models.build_tiny --out DIR``.
+"""Recipe for the embedded default model "tiny": ``python -m wirecheck.reference_server.models.build_tiny --out DIR``.
 
 Builds everything locally, with no hub and no downloaded data:
 

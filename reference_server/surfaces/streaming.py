@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from spec import sse
+from wirecheck.spec import sse
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from spec import sse
+from wirecheck.spec import sse
 
 from ..errors import APIError, speaks_anthropic
 from . import rules

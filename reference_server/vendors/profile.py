@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from spec.profiles import Profile, load_profile
+from wirecheck.spec.profiles import Profile, load_profile
 
 from ..keys import key_matches
 from .limits import LimitSettings, Limiter, settings

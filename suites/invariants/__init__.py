@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from spec.sse import SSEItem
+from wirecheck.spec.sse import SSEItem
 
 from ..registry import CHECKS, CheckInfo
 

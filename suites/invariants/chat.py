@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import spec
-from spec.sse import SSEItem
+from wirecheck import spec
+from wirecheck.spec.sse import SSEItem
 
 from . import Problems, stream_check
 from . import common

@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import spec
-from spec.sse import SSEItem
+from wirecheck import spec
+from wirecheck.spec.sse import SSEItem
 
 from . import Problems
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from spec.sse import SSEItem
+from wirecheck.spec.sse import SSEItem
 
 from . import Problems, stream_check
 from .common import (capped, data_events, event_names_match_types, event_type, is_int, short, typed_data_is_json,

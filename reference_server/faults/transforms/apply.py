@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spec import sse
+from wirecheck.spec import sse
 
 from .base import TRANSFORMS, Context, StreamTransform
 from .stream import JsonEvents

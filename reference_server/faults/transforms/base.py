@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from spec import sse
+from wirecheck.spec import sse
 
 STAGES = ("request", "response", "json", "stream", "transport")
 

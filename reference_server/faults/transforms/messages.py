@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from spec import sse
+from wirecheck.spec import sse
 
 from .base import Context, Reply, Req, StreamTransform, dumps, transform
 from .stream import JsonEvents, stream_fault

@@ -55,14 +55,14 @@ def reject_fields(req: Req, ctx: Context) -> Req | Reply:
 
 
 def _known_fields(schema_name: str) -> set[str]:
-    from spec.loader import document
+    from wirecheck.spec.loader import document
 
     schema = document()["components"]["schemas"][schema_name]
     return set(schema.get("properties", {}))
 
 
 def _message_fields() -> set[str]:
-    from spec.loader import document
+    from wirecheck.spec.loader import document
 
     schemas = document()["components"]["schemas"]
     known: set[str] = set()

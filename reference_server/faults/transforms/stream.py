@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from spec import sse
+from wirecheck.spec import sse
 
 from .base import Context, StreamTransform, _choices, dumps, is_usage_trailer, transform
 

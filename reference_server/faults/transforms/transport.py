@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from spec import sse
+from wirecheck.spec import sse
 
 from .base import Context, StreamTransform, _choices, is_usage_trailer, transform
 

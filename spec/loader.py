@@ -41,6 +41,7 @@ __all__ = [
 DOCUMENT_URI = "urn:wirecheck:spec:openapi.yaml"
 _SCHEMAS_POINTER = "#/components/schemas/"
 _STRICT_KEY = "x-wirecheck-strict-required"
+_STRICT_PATTERN_KEY = "x-wirecheck-strict-pattern"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,8 @@ def document() -> dict[str, Any]:
 
 @functools.cache
 def _strict_document() -> dict[str, Any]:
-    """The document with every ``x-wirecheck-strict-required`` merged into ``required``."""
+    """The document with every ``x-wirecheck-strict-required`` merged into ``required`` and every
+    ``x-wirecheck-strict-pattern`` made the ``pattern`` (the vendor's id forms)."""
     doc = copy.deepcopy(_raw_document())
 
     def walk(node: Any) -> None:
@@ -89,6 +91,8 @@ def _strict_document() -> dict[str, Any]:
             if extra:
                 required = list(node.get("required", []))
                 node["required"] = required + [p for p in extra if p not in required]
+            if _STRICT_PATTERN_KEY in node:
+                node["pattern"] = node[_STRICT_PATTERN_KEY]
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -121,7 +125,8 @@ def schema(name: str, *, strict: bool = False) -> Draft202012Validator:
     """The compiled Draft 2020-12 validator for ``#/components/schemas/<name>`` (cached).
 
     With ``strict=True`` the properties listed in ``x-wirecheck-strict-required`` are
-    required too (what the official OpenAI specification demands beyond what SDKs need).
+    required too (what the official OpenAI specification demands beyond what SDKs need), and ids
+    must take the vendor's form (``x-wirecheck-strict-pattern``).
     """
     if name not in _raw_document()["components"]["schemas"]:
         raise KeyError(f"spec/openapi.yaml has no component schema named {name!r}")
@@ -294,6 +299,8 @@ def _describe_text(error: ValidationError, path: tuple) -> SpecError:
             text = f"Invalid value for {where}: expected at least {value} characters, got {len(instance)}."
     elif kw == "maxLength":
         text = f"Invalid value for {where}: expected at most {value} characters, got {len(instance)}."
+    elif kw == "pattern" and isinstance(error.schema, dict) and error.schema.get(_STRICT_PATTERN_KEY) == value:
+        text = f"Invalid value for {where}: {_show(instance)} is not in the vendor's id form {value} (strict only)."
     elif kw == "pattern":
         text = f"Invalid value for {where}: {_show(instance)} does not match the pattern {value}."
     else:

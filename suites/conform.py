@@ -329,7 +329,7 @@ def completion_stream_problems(request: dict[str, Any], body: bytes, *, strict: 
     problems = list(stream.problems)
     problems += [f"in-band error: {_show(e, 200)}" for e in stream.errors]
     for i, chunk in enumerate(stream.chunks):
-        problems += schema_problems("CreateCompletionResponse", chunk, strict=strict, where=f"chunk {i}")
+        problems += schema_problems("CreateCompletionStreamResponse", chunk, strict=strict, where=f"chunk {i}")
     if problems:
         return problems[:MAX_PROBLEMS]
     expected = (request.get("n") or 1) * prompt_count(request.get("prompt"))

@@ -67,10 +67,20 @@ def expect_stream(ex: Exchange, what: str = "the streamed request") -> list[SSEI
     return ex.items()
 
 
+def expect_each(found: list[tuple[Exchange, list[str]]]) -> None:
+    """Fail with the problems of every exchange together (each was tried whatever the others showed), with the
+    first offending exchange as evidence."""
+    problems = [p for _, ps in found for p in ps]
+    if problems:
+        first = next(ex for ex, ps in found if ps)
+        fail("; ".join(problems), first.evidence(*problems))
+
+
 def expect_client_error_naming(ex: Exchange, name: str | tuple[str, ...], what: str, *, strict: bool = False,
                                status: int | None = None) -> None:
     """A 4xx (exactly `status` when given) in the error envelope that names `name` (or one of several): as
-    error.param, or as a whole word of the message (so `n` is not found inside "not")."""
+    error.param (or a segment of its path), or as a whole word of the message (so `n` is not found inside
+    "not")."""
     if (status is not None and ex.status != status) or not 400 <= ex.status < 500:
         fail(f"{what} got HTTP {ex.status}, not {status or 'a 4xx'}", ex.evidence())
     problems = envelope_problems(ex.status, ex.content_type, ex.body, strict=strict)
@@ -78,8 +88,9 @@ def expect_client_error_naming(ex: Exchange, name: str | tuple[str, ...], what: 
         fail(f"{what}: " + "; ".join(problems), ex.evidence(*problems))
     names = (name,) if isinstance(name, str) else name
     param, message = error_field(ex.body, "param"), str(error_field(ex.body, "message"))
-    if param not in names and not any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", message, re.IGNORECASE)
-                                      for n in names):
+    # A whole word of the message or a segment of the param path (`messages[0].x` names x).
+    if not any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text, re.IGNORECASE)
+               for n in names for text in (message, param if isinstance(param, str) else "")):
         fail(f"{what}: the error names {' or '.join(map(repr, names))} neither as param ({param!r}) nor in its "
              f"message: {message!r}", ex.evidence())
 

@@ -97,17 +97,24 @@ class Verdict:
 
 
 def stop_verdict(stop: str, expected: str, content: str | None, finish_reason: Any) -> Verdict:
-    """Judge a re-run with `stop` against the greedy output it was taken from (`expected` precedes it)."""
+    """Judge a re-run with `stop` against the greedy output it was taken from (`expected` precedes it): the
+    output must be `expected` itself, never keep the stop string or any start of it, and end with
+    finish_reason "stop"."""
     content = content or ""
     if stop in content:
         return Verdict("fail", f"the stop string {stop!r} appears in the output: {content[:200]!r}")
-    if finish_reason == "stop":
-        return Verdict("pass")
-    if content == expected or (expected and content.startswith(expected)):
+    kept = content[len(expected):] if expected and content.startswith(expected) else ""
+    if kept and stop.startswith(kept):
+        return Verdict("fail", f"the output keeps the first {len(kept)} of the stop string's {len(stop)} characters: "
+                               f"it ends {content[-60:]!r} where it should end {expected[-60:]!r}, before {stop!r}")
+    if content == expected or (content.rstrip() == expected.rstrip() and content):
+        if finish_reason == "stop":
+            return Verdict("pass")
         return Verdict("fail", f"the output stopped before {stop!r} as expected but finish_reason is "
                                f"{finish_reason!r}, not 'stop'")
     return Verdict("inconclusive", f"the output diverged from the first greedy run ({content[:80]!r} vs "
-                                   f"{expected[:80]!r}) and never reached the stop string")
+                                   f"{expected[:80]!r}, finish_reason {finish_reason!r}), so where it stopped "
+                                   f"cannot be compared")
 
 
 def template_token_leaks(text: str | None) -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from .expect import expect_no_problems
 from .invariants import STREAM_CHECKS, _load
+from .invariants.common import chunks, positions
 from .registry import fail
 from .wire import Exchange
 
@@ -71,14 +72,32 @@ def expect_terminates(exchange: Exchange, deadline: float) -> None:
              f"{len(exchange.chunk_times)} reads)", exchange.evidence("the stream was cut off by the deadline"))
 
 
+def unasked_usage(items, found: list[int]) -> str:
+    """What the chunks at `found` (those carrying usage) look like, in words: a separate `choices: []` chunk,
+    usage riding on chunks that carry choices, or both."""
+    by_position = dict(chunks(items))
+    trailers = [n for n in found if by_position.get(n, {}).get("choices") == []]
+    riding = [n for n in found if n not in trailers]
+    seen = []
+    if trailers:
+        seen.append(f"{'a' if len(trailers) == 1 else len(trailers)} `choices: []` usage chunk"
+                    f"{'s' if len(trailers) > 1 else ''} (#{', #'.join(map(str, trailers[:3]))}), which clients "
+                    f"indexing choices[0] crash on")
+    if riding:
+        carrying = [n for n, chunk in by_position.items() if isinstance(chunk, dict) and chunk.get("choices")]
+        seen.append(f"usage on {len(riding)} of the {len(carrying)} chunks that carry choices ({positions(riding)})")
+    return " and ".join(seen)
+
+
 def expect_usage_absent(exchanges: dict[str, Exchange], usage_positions) -> None:
-    """No usage chunk in streams that did not ask for one (`usage_positions(items)` finds them)."""
+    """No usage in streams that did not ask for it (`usage_positions(items)` finds the chunks that carry it)."""
     for variant, exchange in exchanges.items():
         require_stream(exchange)
-        found = usage_positions(exchange.items())
+        items = exchange.items()
+        found = usage_positions(items)
         if found:
-            fail(f"a stream with {variant} carries usage in chunk #{found[0]} although include_usage was not "
-                 f"true: clients indexing choices[0] crash on the extra `choices: []` chunk",
+            fail(f"a stream with {variant} (include_usage not true) carries {unasked_usage(items, found)}; OpenAI "
+                 f"sends usage only when asked, in one final `choices: []` chunk",
                  exchange.evidence(f"request variant: {variant}"))
 
 

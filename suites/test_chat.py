@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_no_problems, expect_object, expect_stream, first_choice, message_content
+from .expect import (expect_client_error_naming, expect_no_problems, expect_object, expect_stream, first_choice,
+                     message_content)
 from .judge import (assemble, chat_logprob_problems, pick_stop, schema_problems, stop_verdict, template_token_leaks,
                     usage_problems)
 from .registry import check, fail
@@ -148,8 +149,10 @@ def _judge_stop(ex: Exchange, stop: str, expected: str, content: str | None, fin
 
 
 @check("chat.stop.excluded", surface="chat", claims=("stop",),
-       rationale="With `stop`, the output ends before the stop string (never including it) with finish_reason "
-                 "'stop'; taken from the target's own greedy output, so it is model-agnostic (breakage 16).",
+       rationale="With `stop`, the output is the greedy text that preceded the stop string, ending with "
+                 "finish_reason 'stop': never the stop string, nor its first characters (a server that cuts after "
+                 "the token completing the match keeps them). Taken from the target's own greedy output, so it is "
+                 "model-agnostic (breakage 16).",
        faults=("stop-leaked",))
 def test_chat_stop_excluded(greedy, wire, target) -> None:
     stop, expected = _stop_request(greedy, target)
@@ -261,14 +264,27 @@ def test_chat_determinism(wire, target) -> None:
 # ---------------------------------------------------------------------------------------- request forms
 
 
+# What api.openai.com answers an unknown top-level field with (its SDKs raise BadRequestError with this message).
+UNRECOGNIZED = '{"error": {"message": "Unrecognized request argument supplied: <field>", "type": "invalid_request_error"}}'
+UNKNOWN_FIELDS = ("wirecheck_unknown_field", "wirecheck_note")
+REFUSALS_OF_ANOTHER_KIND = (401, 403, 404, 408, 429)  # auth, routing and rate limits are not about the fields
+
+
 @check("chat.request.unknown-fields-ignored", surface="chat",
-       rationale="Unknown fields, top-level and inside messages, must be ignored (200): SDKs and frameworks add "
-                 "new fields long before every server knows them (breakage 13).",
+       rationale="Unknown fields, top-level and inside messages, are either ignored (200: vLLM, most gateways) or "
+                 "refused the way api.openai.com refuses them: a 400 in the error envelope that names the field "
+                 f"({UNRECOGNIZED}, langchain_dart #712), which the SDK raises as BadRequestError. A 422 "
+                 "{\"detail\": ...} (FastAPI's default), a 500 or an envelope that never names the field leave "
+                 "the client with no usable error (breakage 13).",
        faults=("unknown-field-rejected",))
 def test_chat_unknown_fields_ignored(wire, target) -> None:
-    messages = [{"role": "user", "content": "Say hi.", "wirecheck_note": "an unknown message field"}]
-    ex = chat(wire, target, messages, max_tokens=BOUND, wirecheck_unknown_field={"nested": [1, 2]})
-    expect_object(ex, "a request with unknown fields")
+    messages = [{"role": "user", "content": "Say hi.", UNKNOWN_FIELDS[1]: "an unknown message field"}]
+    ex = chat(wire, target, messages, max_tokens=BOUND, **{UNKNOWN_FIELDS[0]: {"nested": [1, 2]}})
+    what = "a request with unknown fields (top-level and in a message)"
+    if 400 <= ex.status < 500 and ex.status not in REFUSALS_OF_ANOTHER_KIND:
+        expect_client_error_naming(ex, UNKNOWN_FIELDS, what, strict=target.strict)
+        return
+    expect_object(ex, what)
 
 
 def _history(assistant: dict[str, Any]) -> list[dict[str, Any]]:

@@ -56,11 +56,12 @@ def test_models_retrieve_consistent(listing, wire, target) -> None:
         pytest.skip("inconclusive: the list holds no model ids to retrieve")
     chosen = ids[:MAX_RETRIEVE] + ([target.model] if target.model in ids[MAX_RETRIEVE:] else [])
     for model_id in chosen:
-        ex = wire.get(model_path(model_id))
-        body = expect_object(ex, f"GET /models/{model_id}")
+        path = model_path(model_id)
+        ex = wire.get(path)
+        body = expect_object(ex, f"GET /{path} (listed id {model_id!r})")
         problems = schema_problems("Model", body, strict=target.strict)
         if body.get("id") != model_id:
-            problems.insert(0, f"GET /models/{model_id} returned id {body.get('id')!r}")
+            problems.insert(0, f"GET /{path} returned id {body.get('id')!r}, not the listed {model_id!r}")
         expect_no_problems(ex, problems)
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from .judge import schema_problems
 from .registry import CheckFailed, Evidence, check, fail
 from .test_sdk import bounded, raises
 
@@ -76,15 +77,21 @@ def created(claude, target) -> Any:
 
 
 @check("sdk.messages.create", surface="messages", paths=("sdk",),
-       rationale="client.messages.create() with strict response validation must parse the reply into Message: msg_ "
-                 "id, role assistant, typed content blocks, a stop_reason the SDK knows, integer usage.",
+       rationale="client.messages.create() with strict response validation must parse the reply into Message: a "
+                 "string id, role assistant, typed content blocks, a stop_reason the SDK knows, integer usage. The "
+                 "SDK never parses the id, so its `msg_` form is judged under --strict only.",
        faults=("messages-response-schema",))
-def test_sdk_messages_create(created) -> None:
+def test_sdk_messages_create(created, target) -> None:
     if isinstance(created, CheckFailed):
         raise created
     what = "messages.create"
-    if created.type != "message" or created.role != "assistant" or not created.id.startswith("msg_"):
+    if created.type != "message" or created.role != "assistant" or not isinstance(created.id, str) or not created.id:
         fail(f"Message has type {created.type!r}, role {created.role!r}, id {created.id!r}", evidence(what))
+    if target.strict:
+        problems = [p for p in schema_problems("AnthropicMessage", created.model_dump(mode="json"), strict=True)
+                    if p.startswith("id:")]
+        if problems:
+            fail("; ".join(problems), evidence(what))
     if created.stop_reason not in ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"):
         fail(f"Message.stop_reason is {created.stop_reason!r}", evidence(what))
     if not (isinstance(created.usage.input_tokens, int) and created.usage.input_tokens > 0

@@ -240,9 +240,9 @@ def test_tools_round_trip(wire: Wire, target: Target, required: Exchange) -> Non
 
 @check("chat.tools.stream.deltas", surface="chat", claims=("tools", "stream"),
        rationale="Streamed calls: each fragment has an integer index; the first per index carries id, type "
-                 "'function' and function.name exactly once, later ones only index and string argument pieces "
-                 "that concatenate to valid arguments. Repeated headers and per-chunk ids make accumulators "
-                 "append names or split calls (sglang #4700, lmdeploy #3412); objects break them outright.",
+                 "'function' and function.name, later ones string argument pieces that concatenate to valid "
+                 "arguments. openai-python's accumulator appends a repeated id or name (sglang #4700, lmdeploy "
+                 "#3412) but replaces `type`, so only repeated ids and names fail; objects break it outright.",
        faults=("tool-header-every-fragment", "tool-id-every-fragment", "tool-arguments-object",
                "tool-calls-in-content"))
 def test_tools_stream_deltas(required_stream: Exchange) -> None:

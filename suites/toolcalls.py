@@ -164,13 +164,22 @@ def streamed_calls(items: list[SSEItem], choice: int = 0) -> list[StreamedCall]:
     return [calls[i] for i in sorted(calls)]
 
 
+# Header fields a client accumulates by concatenation when a later fragment repeats them: openai-python's
+# accumulate_delta (lib/streaming/_deltas.py) appends strings except `index` and `type`, which it replaces, so a
+# repeated "type": "function" is harmless and a repeated id or name is not.
+CONCATENATED = ("id", "function.name")
+
+
 def delta_problems(items: list[SSEItem]) -> list[str]:
-    """Streamed tool-call fragments as OpenAI sends them: every fragment has an integer index; the first of an
-    index carries id, type "function" and function.name, once; later ones only index and argument pieces;
-    arguments are always strings and concatenate to a JSON object."""
+    """Streamed tool-call fragments as the SDKs accumulate them: every fragment has an integer index; the first of
+    an index carries id, type "function" and function.name; later ones carry argument pieces and may repeat
+    `type`, but a non-empty id or name in a later fragment is appended by openai-python; arguments are always
+    strings and concatenate to a JSON object."""
     problems = []
     seen: set[tuple[int | None, int]] = set()
-    repeats: dict[tuple[int | None, int, str], list[int]] = {}  # (choice, index, fields) -> chunk positions
+    # (choice, index, field) -> [chunk positions], and the value openai-python ends up with
+    repeats: dict[tuple[int | None, int, str], list[int]] = {}
+    built: dict[tuple[int | None, int, str], str] = {}
     for n, choice, fragment in tool_fragments(items):
         where = f"chunk #{n}: tool_calls fragment"
         if not isinstance(fragment, Mapping):
@@ -185,6 +194,7 @@ def delta_problems(items: list[SSEItem]) -> list[str]:
         if "arguments" in function and function["arguments"] is not None and not isinstance(function["arguments"], str):
             problems.append(f"{where} {index} carries arguments as a JSON {type(function['arguments']).__name__}, "
                             f"not a string piece")
+        values = {"id": fragment.get("id"), "function.name": function.get("name")}
         if (choice, index) not in seen:
             seen.add((choice, index))
             if not isinstance(fragment.get("id"), str) or not fragment["id"]:
@@ -194,15 +204,17 @@ def delta_problems(items: list[SSEItem]) -> list[str]:
                                 f"\"function\"")
             if not isinstance(function.get("name"), str) or not function["name"]:
                 problems.append(f"{where} {index} starts a call without function.name")
+            for key in CONCATENATED:
+                built[(choice, index, key)] = values[key] if isinstance(values[key], str) else ""
             continue
-        repeated = [key for key, value in (("id", fragment.get("id")), ("type", fragment.get("type")),
-                                           ("function.name", function.get("name"))) if value is not None]
-        if repeated:
-            repeats.setdefault((choice, index, ", ".join(repeated)), []).append(n)
-    for (choice, index, fields), found in repeats.items():
-        problems.append(f"choice {choice} tool call {index} repeats {fields} in {len(found)} later fragment(s) "
-                        f"(chunks {positions(found)}): accumulators append them ('get_weatherget_weather') or "
-                        f"start a new call")
+        for key in CONCATENATED:
+            if isinstance(values[key], str) and values[key]:
+                repeats.setdefault((choice, index, key), []).append(n)
+                built[(choice, index, key)] += values[key]
+    for (choice, index, key), found in repeats.items():
+        problems.append(f"choice {choice} tool call {index} repeats {key} in {len(found)} later fragment(s) "
+                        f"(chunks {positions(found)}): openai-python's accumulator appends it, so the call's {key} "
+                        f"becomes {short(built[(choice, index, key)])}")
     for choice in sorted({c for c, _ in seen if c is not None}):
         for call in streamed_calls(items, choice):
             if call.headers <= 1:

@@ -403,3 +403,33 @@ def test_template_tokens_spare_html():
     assert check(sse.parse(chat_body(html))) == []
     leaked = [*html[:3], chat_chunk({"content": "</"}), chat_chunk({"content": "s>"}), html[3]]
     assert "</s>" in check(sse.parse(chat_body(leaked)))[0]
+
+
+def _finish_reason_only_at_the_end(chunks: list[Chunk]) -> list[Chunk]:
+    """The chunks with `finish_reason` left out wherever it would be null (transformers serve 5.25 streams
+    completions this way)."""
+    out = copy.deepcopy(chunks)
+    for chunk in out:
+        for choice in chunk["choices"]:
+            if choice.get("finish_reason") is None:
+                choice.pop("finish_reason", None)
+    return out
+
+
+@pytest.mark.parametrize(("surface", "chunks"), [("chat", chat_chunks()), ("completions", cmpl_chunks())],
+                         ids=["chat", "completions"])
+def test_an_absent_finish_reason_before_the_end_is_strict_only_on_both_surfaces(surface: str, chunks: list[Chunk]):
+    """One rule for chat and completions, chosen by what the SDK needs: it builds chunks without validation and
+    reads an absent finish_reason as null, so only --strict asks for the key."""
+    items = sse.parse(body(*_finish_reason_only_at_the_end(chunks)))
+    assert lint(surface, items) == {}
+    assert set(lint(surface, items, strict=True)) == {f"{surface}.stream.chunk-schema-strict"}
+
+
+def test_the_sdk_reads_an_absent_finish_reason_as_null():
+    import openai.types as types
+
+    chunk = _finish_reason_only_at_the_end(cmpl_chunks())[0]
+    assert types.Completion.construct(**chunk).choices[0].finish_reason is None
+    chunk = _finish_reason_only_at_the_end(chat_chunks())[1]
+    assert types.chat.ChatCompletionChunk.construct(**chunk).choices[0].finish_reason is None

@@ -69,7 +69,7 @@ def selftest(server, keyed_server, tmp_path_factory) -> SelfTest:
                 continue
             base = keyed_proxy.base_url if fault.auth else proxy.base_url
             runs.append(suite_run(name, f"{base}/fault/{name}", out, ids=present,
-                                  strict=any(checks[c].strict for c in present),
+                                  strict=fault.strict or any(checks[c].strict for c in present),
                                   deadline=HOSTILE_DEADLINE if fault.hostile else DEADLINE,
                                   api_key=KEY if fault.auth else None, timeout=90 if fault.hostile else 180))
         result.runs = run_all(runs, out, WORKERS)

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from wirecheck import fixtures
 from wirecheck import spec
-from wirecheck.spec import SpecError, first_error
+from wirecheck.spec import SpecError, errors, first_error
 from wirecheck.spec.sse import parse
 
 REQUIRED_COMPONENTS = [
@@ -491,9 +491,17 @@ def test_completion_response_and_stream_chunk():
             "choices": [{"text": "The capital of France is Paris.", "index": 0, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}
     assert first_error(name, body) is None
-    stream_chunk = {"id": "c", "object": "text_completion", "created": 1, "model": "m",
+    stream_chunk = {"id": "cmpl-c", "object": "text_completion", "created": 1, "model": "m",
                     "choices": [{"text": " Par", "index": 0, "logprobs": None, "finish_reason": None}]}
     assert first_error(name, stream_chunk, strict=True) is None
+    assert first_error("CreateCompletionStreamResponse", stream_chunk, strict=True) is None
+    # Only --strict asks a chunk for finish_reason and the vendor's id form.
+    del stream_chunk["choices"][0]["finish_reason"]
+    stream_chunk["id"] = "5d228b06-994a-4850-abef-c22e745e20d7"
+    assert first_error("CreateCompletionStreamResponse", stream_chunk) is None
+    assert {e.param for e in errors("CreateCompletionStreamResponse", stream_chunk, strict=True)} == {
+        "id", "choices[0].finish_reason"}
+    stream_chunk["choices"][0]["finish_reason"] = None
     with_logprobs = copy.deepcopy(stream_chunk)
     with_logprobs["choices"][0]["logprobs"] = {"tokens": [" Par"], "token_logprobs": [None], "top_logprobs": [None],
                                                "text_offset": [0]}

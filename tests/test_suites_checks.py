@@ -46,7 +46,18 @@ def test_stop_verdicts():
     assert leaked.result == "fail" and "appears" in leaked.message
     assert judge.stop_verdict(" 10", "1, 2", "1, 2", "length").result == "fail"
     assert judge.stop_verdict(" 10", "1, 2", "something else", "length").result == "inconclusive"
-    assert judge.stop_verdict(" 10", "1, 2", None, "stop").result == "pass"
+    assert judge.stop_verdict(" 10", "1, 2", "something else", "stop").result == "inconclusive"
+    assert judge.stop_verdict(" 10", "1, 2", None, "stop").result == "inconclusive"
+
+
+def test_a_stop_string_partly_kept_fails_streamed_or_not():
+    """transformers serve 5.25 answers stop=[" 10, "] with "1, ..., 9, 10," (finish_reason "stop"): the stop string
+    is not a substring, yet the output keeps " 10," of it. Judged against the text that should precede the stop."""
+    expected, stop = "1, 2, 3, 4, 5, 6, 7, 8, 9,", " 10, "
+    kept = judge.stop_verdict(stop, expected, expected + " 10,", "stop")
+    assert kept.result == "fail" and "first 4 of the stop string's 5 characters" in kept.message
+    assert judge.stop_verdict(stop, expected, expected + " ", "stop").result == "fail"
+    assert judge.stop_verdict(stop, expected, expected, "stop").result == "pass"
 
 
 def test_template_token_leaks():
@@ -297,3 +308,21 @@ def test_sdk_retries_fails_a_429_without_retry_after_and_passes_one_with_it(tmp_
     missing = _run_retries_check(tmp_path, None)
     assert missing["result"] == "fail" and "without Retry-After" in missing["message"]
     assert _run_retries_check(tmp_path, "1")["result"] == "pass"
+
+
+def test_unasked_usage_is_described_as_seen():
+    """The verdict names what came: usage riding on chunks (LiteLLM) or a separate `choices: []` chunk (vLLM)."""
+    from wirecheck.reference_server.faults.transforms import Context, apply_stream
+    from wirecheck.suites.streams import unasked_usage
+
+    head = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m"}
+    chunks = [{**head, "choices": [{"index": 0, "text": t, "finish_reason": f}]}
+              for t, f in ((" there", None), (" was", None), ("", "length"))]
+    plain = b"".join(sse.encode_json(c) for c in chunks) + sse.DONE
+    riding = sse.parse(b"".join(apply_stream("json.usage-every-chunk", plain, Context())))
+    found = [n for n, c in enumerate((it.json() for it in riding if it.has_data and not it.is_done), 1) if c.get("usage")]
+    said = unasked_usage(riding, found)
+    assert said == "usage on 3 of the 3 chunks that carry choices (#1, #2, #3)" and "choices: []" not in said
+    trailer = {**head, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
+    extra = sse.parse(plain.replace(sse.DONE, sse.encode_json(trailer) + sse.DONE))
+    assert unasked_usage(extra, [4]).startswith("a `choices: []` usage chunk (#4)")

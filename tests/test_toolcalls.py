@@ -128,3 +128,41 @@ def test_squashed_parallel_calls_show_as_repeated_headers():
 def test_streamed_arguments_validate_against_the_schema():
     items = stream(fragment(0, "", "a"), fragment(0, '{"town": "Paris"}'))
     assert "'city' is a required property" in tc.streamed_call_problems(items, TOOLS)[0]
+
+
+def _sdk_accumulated(items: list[sse.SSEItem]) -> Any:
+    """The message openai-python's own stream accumulator builds from these chunks (ChatCompletionStreamState)."""
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    state = ChatCompletionStreamState()
+    for item in items:
+        if item.kind == "event" and item.has_data and not item.is_done:
+            state.handle_chunk(ChatCompletionChunk.construct(**item.json()))
+    return state.current_completion_snapshot.choices[0].message
+
+
+def test_a_repeated_type_is_what_the_sdk_accepts():
+    """Later fragments that repeat "type": "function" (transformers serve, LiteLLM) are schema-valid and the SDK's
+    accumulator replaces `type`: no problem reported (issue 14 false positive 2)."""
+    items = stream(fragment(0, "", "a"), {**fragment(0, '{"city": '), "type": "function"},
+                   {**fragment(0, '"Paris"}'), "type": "function"})
+    assert tc.delta_problems(items) == []
+    call = _sdk_accumulated(items).tool_calls[0]
+    assert (call.id, call.type, call.function.name, call.function.arguments) == (
+        "call_a", "function", "get_weather", '{"city": "Paris"}')
+
+
+@pytest.mark.parametrize("repeated", [{"id": "call_a"}, {"function": {"name": "get_weather", "arguments": "{}"}}],
+                         ids=["id", "name"])
+def test_a_repeated_id_or_name_is_reported_as_the_sdk_builds_it(repeated: dict[str, Any]):
+    """The message says what openai-python's accumulator made of what was sent, never an example."""
+    later = {**fragment(0, "{}"), **repeated}
+    items = stream(fragment(0, "", "a"), later)
+    built = _sdk_accumulated(items).tool_calls[0]
+    key, value = ("id", built.id) if "id" in repeated else ("function.name", built.function.name)
+    assert value in ("call_acall_a", "get_weatherget_weather")
+    problems = tc.delta_problems(items)
+    assert len(problems) == 1 and f"repeats {key}" in problems[0] and repr(value) in problems[0], problems
+    other = "get_weatherget_weather" if key == "id" else "call_acall_a"
+    assert other not in problems[0]

@@ -13,6 +13,7 @@ A fault file::
     select: [chat.stream.*]               # optional: what the self-test runs (default: the checks)
     auth: true                            # optional: needs an API key configured upstream
     hostile: true                         # optional: a transport fault; runs get a short deadline
+    strict: true                          # optional: a finding only --strict makes (the self-test runs strict)
     profile: hoonify                      # optional: the profile the self-test checks (the server emulates it);
                                           # default reference
 """
@@ -35,7 +36,7 @@ FAULTS_DIR = FIXTURES_DIR / "faults"
 SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses", "messages")
 NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 KEYS = {"name", "surface", "description", "checks", "applies", "transform", "select", "auth", "hostile", "source",
-        "profile"}
+        "profile", "strict"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Fault:
     select: tuple[str, ...] = ()
     auth: bool = False
     hostile: bool = False
+    strict: bool = False
     source: str = ""
     profile: str = "reference"
 
@@ -111,7 +113,8 @@ def _fault(path: Path) -> Fault:
         name=name, surface=data["surface"], description=" ".join(str(data["description"]).split()),
         checks=tuple(checks), kind=spec["kind"], params=dict(spec.get("params") or {}), paths=tuple(paths),
         stream=stream, select=tuple(select), auth=bool(data.get("auth", False)),
-        hostile=bool(data.get("hostile", False)), source=str(data.get("source", "")),
+        hostile=bool(data.get("hostile", False)), strict=bool(data.get("strict", False)),
+        source=str(data.get("source", "")),
         profile=str(data.get("profile", "reference")),
     )
 

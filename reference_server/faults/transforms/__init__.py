@@ -124,6 +124,8 @@ from .apply import (
 )
 from . import responses  # noqa: E402,F401  (Responses API and typed-event transforms register on import)
 from . import vendor  # noqa: E402,F401  (vendor headers, pools, model ids: register on import)
+from . import ids  # noqa: E402,F401  (id forms and id consistency: register on import)
+from . import usage  # noqa: E402,F401  (where usage rides: register on import)
 
 __all__ = [
     "STAGES",

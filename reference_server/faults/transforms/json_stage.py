@@ -191,11 +191,13 @@ def drop_null_choice_field(obj: Any, ctx: Context) -> list[Any]:
 
 @_json_fault("stop-leaked")
 def stop_leaked(obj: Any, ctx: Context) -> list[Any]:
-    """The stop string that ended generation is returned at the end of the content (TGI's `<|im_end|>`)."""
+    """The stop string that ended generation is returned at the end of the content (TGI's `<|im_end|>`); with
+    `keep: N` only its first N characters (a server that cuts at the token where the match completed)."""
     stops = stop_strings(ctx.body)
     if not stops:
         return [obj]
-    return _append_to_finishing(obj, stops[0], only="stop")
+    keep = ctx.params.get("keep")
+    return _append_to_finishing(obj, stops[0] if keep is None else stops[0][:int(keep)], only="stop")
 
 
 def _b64_floats(value: str, fmt: str = "f") -> list[float]:

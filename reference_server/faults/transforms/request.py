@@ -74,7 +74,8 @@ def _message_fields() -> set[str]:
 
 @transform("request.reject-unknown-fields")
 def reject_unknown_fields(req: Req, ctx: Context) -> Req | Reply:
-    """Answer 400 `extra_forbidden` for any field the server's schema does not list (pydantic extra="forbid")."""
+    """Answer 400 for any field the server's schema does not list: pydantic's `extra_forbidden` in vLLM's flat
+    envelope (`style: vllm`, the default), or as api.openai.com does (`style: openai`)."""
     if not isinstance(req.body, dict):
         return req
     known = set(ctx.params.get("known") or _known_fields(ctx.params.get("schema", "CreateChatCompletionRequest")))
@@ -87,6 +88,8 @@ def reject_unknown_fields(req: Req, ctx: Context) -> Req | Reply:
                 extra += [f"messages.{i}.{k}" for k in msg if k not in message_known]
     if not extra:
         return req
+    if ctx.params.get("style") == "openai":
+        return bad_request(f"Unrecognized request argument supplied: {extra[0].rsplit('.', 1)[-1]}")
     # vLLM before it switched to warn-and-ignore: pydantic's error text in an OpenAI-ish envelope.
     message = f"[{{'type': 'extra_forbidden', 'loc': ('body', '{extra[0]}'), 'msg': 'Extra inputs are not permitted'}}]"
     return Reply.of_json(400, {"object": "error", "message": message, "type": "BadRequestError", "param": None,
@@ -172,6 +175,27 @@ def ignore_auth(req: Req, ctx: Context) -> Req:
     if ctx.upstream_key:
         headers["authorization"] = f"Bearer {ctx.upstream_key}"
     return replace(req, headers=headers)
+
+
+def _sent_key(req: Req) -> str | None:
+    auth = req.headers.get("authorization", "")
+    return auth[len("bearer "):].strip() if auth.lower().startswith("bearer ") else req.headers.get("x-api-key")
+
+
+@transform("request.misjudge-keys")
+def misjudge_keys(req: Req, ctx: Context) -> Req | Reply:
+    """Answer a key other than the proxy's upstream key with `wrong` (400: a gateway that validates the key's
+    format before it looks it up), and, when `missing` is given, a request without a key with that status (403);
+    anything else goes upstream."""
+    key = _sent_key(req)
+    status = ctx.params.get("wrong", 400) if key and key != ctx.upstream_key else None
+    if not key and ctx.params.get("missing"):
+        status = ctx.params["missing"]
+    if status is None:
+        return req
+    kind = "permission_error" if int(status) == 403 else "invalid_request_error"
+    return Reply.of_json(int(status), {"error": {"message": f"API key rejected ({kind})", "type": kind,
+                                                 "param": None, "code": None}})
 
 
 @transform("request.tool-choice-unchecked")

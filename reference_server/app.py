@@ -25,7 +25,7 @@ from .surfaces.completions import create_completion
 from .surfaces.embeddings import create_embedding
 from .surfaces.messages import count_tokens, create_message
 from .surfaces.models import list_models, retrieve_model
-from .surfaces.responses import create_response
+from .surfaces.responses import count_input_tokens, create_response
 from .vendors.catalogue import aliases
 from .vendors.layer import LimitHeaders, VendorLayer
 from .vendors.limits import settings as limit_settings
@@ -150,6 +150,7 @@ def routes() -> list[Route]:
         Route("/v1/messages", create_message, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/responses", create_response, methods=["POST"]),
+        Route("/v1/responses/input_tokens", count_input_tokens, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from wirecheck.spec.sse import SSEItem
 
 from .judge import envelope_problems, error_field
@@ -87,10 +89,30 @@ def expect_client_error_naming(ex: Exchange, name: str | tuple[str, ...], what: 
     if problems:
         fail(f"{what}: " + "; ".join(problems), ex.evidence(*problems))
     names = (name,) if isinstance(name, str) else name
-    param, message = error_field(ex.body, "param"), str(error_field(ex.body, "message"))
-    # A whole word of the message or a segment of the param path (`messages[0].x` names x).
-    if not any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text, re.IGNORECASE)
-               for n in names for text in (message, param if isinstance(param, str) else "")):
+    if not error_names(ex.body, names):
+        param, message = error_field(ex.body, "param"), str(error_field(ex.body, "message"))
         fail(f"{what}: the error names {' or '.join(map(repr, names))} neither as param ({param!r}) nor in its "
              f"message: {message!r}", ex.evidence())
+
+
+def error_names(body: bytes, names: tuple[str, ...]) -> bool:
+    """Whether an error body (OpenAI's or Anthropic's envelope) names one of `names`: as a whole word of
+    error.message (so `n` is not found inside "not") or a segment of error.param (`messages[0].x` names x)."""
+    param, message = error_field(body, "param"), str(error_field(body, "message"))
+    return any(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text, re.IGNORECASE)
+               for n in names for text in (message, param if isinstance(param, str) else ""))
+
+
+def honest_refusal(ex: Exchange, names: tuple[str, ...], envelope_problems=envelope_problems) -> bool:
+    """A 400 in the right error envelope that names the feature: how api.openai.com and api.anthropic.com refuse
+    an optional feature the model lacks ("This model does not support specifying dimensions."). It is a clear
+    answer, not a defect; `envelope_problems(status, content_type, body)` says what the right envelope is."""
+    return (ex.status == 400 and not envelope_problems(ex.status, ex.content_type, ex.body)
+            and error_names(ex.body, names))
+
+
+def skip_if_refused(ex: Exchange, names: tuple[str, ...], what: str, envelope_problems=envelope_problems) -> None:
+    if honest_refusal(ex, names, envelope_problems):
+        pytest.skip(f"not-claimed: the target refuses {what} for this model with a 400 that says so: "
+                    f"{str(error_field(ex.body, 'message'))[:200]!r}")
 

@@ -10,11 +10,12 @@ judged against the declared input_schema, never golden text. Stream framing is j
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from .expect import expect_each, expect_no_problems, expect_object, expect_stream
+from .expect import expect_each, expect_no_problems, expect_object, expect_stream, skip_if_refused
 from .invariants import lint
 from .invariants.common import short
 from .invariants.messages import tool_inputs
@@ -200,6 +201,11 @@ def tool_any(wire: Wire, target: Target) -> Exchange:
     return wire.post(PATH, _tool_body(target, {"type": "any"}))
 
 
+@pytest.fixture(scope="module")
+def tool_any_stream(wire: Wire, target: Target) -> Exchange:
+    return wire.post(PATH, _tool_body(target, {"type": "any"}, stream=True))
+
+
 def _not_cut_off(reason: Any, what: str) -> None:
     if reason == "max_tokens":
         pytest.skip(f"inconclusive: {what} was cut off at max_tokens={TOOL_TOKENS}, so its input cannot be judged")
@@ -245,8 +251,8 @@ def test_messages_tools_use(tool_any: Exchange, wire: Wire, target: Target) -> N
                  "concatenate to a JSON object valid under input_schema; stop_reason is tool_use, and every messages "
                  "stream invariant holds (vllm #34887, litellm #29491; breakage 21).",
        faults=("messages-partial-json-broken", "messages-input-in-start", "messages-tool-end-turn"))
-def test_messages_tools_stream(wire: Wire, target: Target) -> None:
-    ex = wire.post(PATH, _tool_body(target, {"type": "any"}, stream=True))
+def test_messages_tools_stream(tool_any_stream: Exchange, target: Target) -> None:
+    ex = tool_any_stream
     items = expect_stream(ex, "a streamed tool_choice any request")
     _, reason = streamed_text(ex)
     _not_cut_off(reason, "the streamed tool_choice any request")
@@ -284,13 +290,61 @@ def _own_tool_use(ex: Exchange) -> dict[str, Any] | None:
 def test_messages_tools_round_trip(tool_any: Exchange, wire: Wire, target: Target) -> None:
     use = _own_tool_use(tool_any) or {"type": "tool_use", "id": "toolu_wirecheck_1", "name": "get_weather",
                                       "input": {"city": "Paris"}}
-    messages = [*PARIS, {"role": "assistant", "content": [use]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"],
-                                              "content": [{"type": "text", "text": "21 C and sunny"}]}]}]
-    ex = wire.post(PATH, body(target, messages, tools=[WEATHER], temperature=0))
+    ex = _answer_tool_use(wire, target, use)
     message = expect_object(ex, "the turn after a tool_result")
     if not isinstance(message.get("content"), list) or message.get("role") != "assistant":
         fail(f"the turn after a tool_result is not an assistant Message: {short(message, 200)}", ex.evidence())
+
+
+def _answer_tool_use(wire: Wire, target: Target, use: dict[str, Any]) -> Exchange:
+    """The second turn of the agent loop: `use` replayed as the assistant's, then a user tool_result for it."""
+    messages = [*PARIS, {"role": "assistant", "content": [use]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"],
+                                              "content": [{"type": "text", "text": "21 C and sunny"}]}]}]
+    return wire.post(PATH, body(target, messages, tools=[WEATHER], temperature=0))
+
+
+# Anthropic refuses a request whose tool_use ids do not match this (HKUDS/nanobot #4356, spec
+# AnthropicToolUseBlockParam): an id a client cannot send back breaks the next turn on api.anthropic.com.
+SENDABLE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+
+@check("messages.tools.stream-ids", surface="messages", claims=("tools", "stream"),
+       rationale="A streamed tool_use block's id (in content_block_start) must serve the agent loop as a "
+                 "non-streamed one does: a non-empty string, distinct per block, that the target accepts back in "
+                 "its tool_result turn. Gateways that translate streams separately mint streamed ids of another "
+                 "kind (empty, or ids their own replay refuses) while the non-streamed path works; --strict also "
+                 "asks for ids api.anthropic.com accepts (^[a-zA-Z0-9_-]+$).",
+       faults=("messages-stream-tool-ids",))
+def test_messages_tools_stream_ids(tool_any_stream: Exchange, tool_any: Exchange, wire: Wire,
+                                   target: Target) -> None:
+    items = expect_stream(tool_any_stream, "a streamed tool_choice any request")
+    blocks = [block for block, _ in tool_inputs(items)]
+    if not blocks:
+        pytest.skip("inconclusive: the streamed tool_choice any request carried no tool_use block "
+                    "(messages.tools.stream judges that)")
+    ids = [block.get("id") for block in blocks]
+    own = _own_tool_use(tool_any)
+    plain = [own["id"]] if own else []
+    seen = f"streamed ids {', '.join(map(short, ids))}" + (f"; non-streamed {', '.join(map(short, plain))}"
+                                                          if plain else "")
+    problems = [f"streamed tool_use block {i} has id {short(v)}, not a non-empty string: its tool_result cannot "
+                f"name it" for i, v in enumerate(ids) if not isinstance(v, str) or not v]
+    if len(set(map(str, ids))) < len(ids):
+        problems.append(f"streamed tool_use blocks share ids ({seen}): results cannot be matched to calls")
+    if target.strict:
+        problems += [f"streamed tool_use id {short(v)} does not match {SENDABLE_ID.pattern}, so api.anthropic.com "
+                     f"refuses it when it is sent back" for v in ids if isinstance(v, str) and v
+                     and not SENDABLE_ID.match(v)]
+    expect_no_problems(tool_any_stream, [f"{p} ({seen})" for p in problems])
+    block = blocks[0]
+    use = {"type": "tool_use", "id": block["id"], "name": block.get("name") or "get_weather",
+           "input": {"city": "Paris"}}
+    ex = _answer_tool_use(wire, target, use)
+    if ex.status != 200:
+        fail(f"the streamed tool_use id {short(block['id'])} sent back in a tool_result got HTTP {ex.status} "
+             f"({seen}): {ex.body[:300].decode('utf-8', 'replace')}", ex.evidence())
+    expect_object(ex, "the turn after a tool_result for a streamed tool_use id")
 
 
 # -------------------------------------------------------------------------------------------- transport
@@ -352,10 +406,14 @@ def streamed_thinking_problems(ex: Exchange) -> list[str]:
        rationale="`thinking: {type: enabled, budget_tokens}` must give a signed thinking block before the answer, "
                  "streamed as thinking_delta and signature_delta (Claude Code and the SDKs render and replay them); "
                  "a budget under 1024 or not below max_tokens is a 400. A server that drops `thinking` answers "
-                 "without it.")
+                 "without it; a model without the feature may refuse it with a 400 invalid_request_error that says "
+                 "so, as api.anthropic.com does (not-claimed).")
 def test_messages_thinking(wire: Wire, target: Target) -> None:
     thinking = {"type": "enabled", "budget_tokens": THINKING_BUDGET}
     ex = create(wire, target, max_tokens=THINKING_MAX_TOKENS, thinking=thinking)
+    # api.anthropic.com answers a model without extended thinking with a 400 saying so: an honest refusal.
+    skip_if_refused(ex, ("thinking", "reasoning", "budget_tokens"), "extended thinking",
+                    lambda status, _, __: envelope_problems(ex, 400, "invalid_request_error"))
     expect_no_problems(ex, thinking_problems(expect_object(ex, "a message with thinking"), "thinking enabled"))
     streamed = create(wire, target, max_tokens=THINKING_MAX_TOKENS, thinking=thinking, stream=True)
     expect_no_problems(streamed, streamed_thinking_problems(streamed))

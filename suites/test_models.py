@@ -65,13 +65,18 @@ def test_models_retrieve_consistent(listing, wire, target) -> None:
         expect_no_problems(ex, problems)
 
 
-@check("models.lists-target-model", surface="models", strict=True,
-       rationale="The model under test should appear in GET /models; clients and UIs only offer listed models "
-                 "(gateways that route unlisted aliases are otherwise fine, hence strict).")
+@check("models.lists-target-model", surface="models",
+       rationale="The model the target serves appears in GET /models under the id requests use: api.openai.com "
+                 "lists every model a key can call, and clients that discover models (Open WebUI, LibreChat, the "
+                 "SDK's models.list) offer only listed ids, so a served model listed under another id, or not at "
+                 "all, cannot be picked (wire-breakages A17).",
+       faults=("models-listed-under-other-ids",))
 def test_models_lists_target_model(listing, target) -> None:
     ids = listed_ids(listing)
     if target.model not in ids:
-        fail(f"model {target.model!r} is not among the {len(ids)} listed ids", listing[0].evidence())
+        shown = ", ".join(map(repr, ids[:5])) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        fail(f"the model under test {target.model!r} is served but not listed: GET /models lists "
+             f"{shown or 'no ids'}", listing[0].evidence())
 
 
 @check("models.unknown-404", surface="models", claims=("models-retrieve",),

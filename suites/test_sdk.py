@@ -405,6 +405,19 @@ def raises(target, what: str, call: Callable[[], Any], expected: type, evidence=
     return exc
 
 
+def raise_each(target, cases: list[tuple[str, Callable[[], Any], type]], evidence=evidence) -> tuple[list[Any], list[str]]:
+    """`raises` for every case, each tried whatever the others did: (the exceptions, None where the class was
+    wrong; what was wrong, one sentence per case)."""
+    found, problems = [], []
+    for what, call, expected in cases:
+        try:
+            found.append(raises(target, what, call, expected, evidence))
+        except CheckFailed as exc:
+            found.append(None)
+            problems.append(str(exc))
+    return found, problems
+
+
 @check("sdk.errors.classes", surface="errors", paths=("sdk",),
        rationale="Clients branch on the SDK's exception classes: 400 -> BadRequestError (with .message, and "
                  ".param), unknown model -> NotFoundError, bad key -> AuthenticationError; a 200, 422 or 500 "
@@ -416,21 +429,25 @@ def test_sdk_errors_classes(client, target, observed) -> None:
     # A vendor documenting 422 for semantically invalid parameters (Hoonify) gets the SDK's class for 422.
     expected = openai.UnprocessableEntityError if target.profile.semantic_status == 422 else openai.BadRequestError
     name = expected.__name__
-    exc = raises(target, "chat.completions.create(temperature=3)", lambda: client.chat.completions.create(
-        model=target.model, messages=HELLO, temperature=3, max_tokens=2), expected)
-    if not exc.message:
-        fail(f"{name} carries no message", evidence("temperature=3"))
-    if target.strict and exc.param != "temperature":
-        fail(f"{name}.param is {exc.param!r}, not 'temperature'", evidence("temperature=3"))
-    raises(target, "chat.completions.create(model=<unknown>)", lambda: client.chat.completions.create(
-        model="wirecheck-no-such-model-7f3a", messages=HELLO, max_tokens=2), openai.NotFoundError)
-    if target.api_key:
-        wrong = make_client(target, observed, strict=True, api_key="wirecheck-wrong-key")
-        try:
-            raises(target, "chat.completions.create with a wrong key", lambda: wrong.chat.completions.create(
-                model=target.model, messages=HELLO, max_tokens=2), openai.AuthenticationError)
-        finally:
+    cases = [("chat.completions.create(temperature=3)", lambda: client.chat.completions.create(
+                 model=target.model, messages=HELLO, temperature=3, max_tokens=2), expected),
+             ("chat.completions.create(model=<unknown>)", lambda: client.chat.completions.create(
+                 model="wirecheck-no-such-model-7f3a", messages=HELLO, max_tokens=2), openai.NotFoundError)]
+    wrong = make_client(target, observed, strict=True, api_key="wirecheck-wrong-key") if target.api_key else None
+    if wrong is not None:
+        cases.append(("chat.completions.create with a wrong key", lambda: wrong.chat.completions.create(
+            model=target.model, messages=HELLO, max_tokens=2), openai.AuthenticationError))
+    try:
+        (exc, *_), problems = raise_each(target, cases)
+    finally:
+        if wrong is not None:
             wrong.close()
+    if exc is not None and not exc.message:
+        problems.append(f"{name} carries no message")
+    if exc is not None and target.strict and exc.param != "temperature":
+        problems.append(f"{name}.param is {exc.param!r}, not 'temperature'")
+    if problems:
+        fail("; ".join(problems), evidence("temperature=3, an unknown model, a wrong key"))
 
 
 @check("sdk.retries", surface="http", paths=("sdk",),

@@ -15,7 +15,7 @@ import pytest
 
 from .judge import schema_problems
 from .registry import CheckFailed, Evidence, check, fail
-from .test_sdk import bounded, raises
+from .test_sdk import bounded, raise_each
 
 anthropic = pytest.importorskip("anthropic")
 
@@ -139,19 +139,24 @@ def test_sdk_messages_count_tokens(claude, created, target) -> None:
 
 
 @check("sdk.messages.errors", surface="messages", paths=("sdk",),
-       rationale="Clients branch on the anthropic SDK's exception classes: an invalid request -> BadRequestError, an "
-                 "unknown model -> NotFoundError, a wrong key -> AuthenticationError; a 200, 422 or 500 instead lands "
-                 "in the wrong handler (or is retried).",
+       rationale="Clients branch on the anthropic SDK's exception classes: an invalid request (no messages) -> "
+                 "BadRequestError, an unknown model -> NotFoundError, a wrong key -> AuthenticationError; a 200, "
+                 "422 or 500 instead lands in the wrong handler (or is retried). Each is tried whatever the others "
+                 "gave. (max_tokens 0 is valid: anthropic-python documents it for pre-warming the prompt cache.)",
        faults=("error-as-200",))
 def test_sdk_messages_errors(claude, target) -> None:
-    raises(target, "messages.create(max_tokens=0)", lambda: claude.messages.create(
-        model=target.model, max_tokens=0, messages=HELLO), anthropic.BadRequestError, evidence)
-    raises(target, "messages.create(model=<unknown>)", lambda: claude.messages.create(
-        model=UNKNOWN_MODEL, max_tokens=4, messages=HELLO), anthropic.NotFoundError, evidence)
-    if target.api_key:
-        wrong = make_client(target, api_key="wirecheck-wrong-key")
-        try:
-            raises(target, "messages.create with a wrong key", lambda: wrong.messages.create(
-                model=target.model, max_tokens=4, messages=HELLO), anthropic.AuthenticationError, evidence)
-        finally:
+    cases = [("messages.create(messages=[])", lambda: claude.messages.create(
+                 model=target.model, max_tokens=4, messages=[]), anthropic.BadRequestError),
+             ("messages.create(model=<unknown>)", lambda: claude.messages.create(
+                 model=UNKNOWN_MODEL, max_tokens=4, messages=HELLO), anthropic.NotFoundError)]
+    wrong = make_client(target, api_key="wirecheck-wrong-key") if target.api_key else None
+    if wrong is not None:
+        cases.append(("messages.create with a wrong key", lambda: wrong.messages.create(
+            model=target.model, max_tokens=4, messages=HELLO), anthropic.AuthenticationError))
+    try:
+        _, problems = raise_each(target, cases, evidence)
+    finally:
+        if wrong is not None:
             wrong.close()
+    if problems:
+        fail("; ".join(problems), evidence("messages=[], an unknown model, a wrong key"))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_no_problems, expect_object, expect_stream, first_choice, message_content
+from .expect import expect_each, expect_no_problems, expect_object, expect_stream, first_choice, message_content
 from .invariants import lint
 from .invariants.common import short
 from .judge import assemble, envelope_problems
@@ -183,23 +183,56 @@ def test_tools_choice_none(wire: Wire, target: Target) -> None:
         fail("tool_choice 'none' was answered with finish_reason 'tool_calls'", ex.evidence())
 
 
+@check("chat.tools.undeclared", surface="chat",
+       rationale="A request that declares no tools gets no tool_calls and no finish_reason 'tool_calls', streamed or "
+                 "not: OpenAI only calls tools the request declares, and a client without tools has nothing to run "
+                 "and nothing to answer the call with (transformers serve 5.25 answers 'What is the weather in "
+                 "Paris?' with a call to get_current_weather, a function nobody declared).",
+       faults=("tool-calls-undeclared",))
+def test_tools_undeclared(wire: Wire, target: Target) -> None:
+    body = {"model": target.model, "messages": [{"role": "user", "content": PARIS}], "max_tokens": MAX_TOKENS}
+    found = []
+    ex = wire.post(PATH, body)
+    choice = first_choice(expect_object(ex, "a request that declares no tools"), ex)
+    calls = _message(choice, ex).get("tool_calls")
+    problems = [f"answered with tool_calls {short(calls)}"] if calls else []
+    if choice.get("finish_reason") == "tool_calls":
+        problems.append("answered with finish_reason 'tool_calls'")
+    found.append((ex, [f"a request that declares no tools was {p}" for p in problems]))
+    if "stream" in target.profile.claims:
+        ex = wire.post(PATH, {**body, "stream": True})
+        items = expect_stream(ex, "a streamed request that declares no tools")
+        streamed, finish = streamed_calls(items), getattr(assemble(items).get(0), "finish_reason", None)
+        problems = [f"streamed delta.tool_calls for {', '.join(short(c.name) for c in streamed)}"] if streamed else []
+        if finish == "tool_calls":
+            problems.append("ended with finish_reason 'tool_calls'")
+        found.append((ex, [f"a streamed request that declares no tools {p}" for p in problems]))
+    expect_each(found)
+
+
 @check("chat.tools.invalid-choice", surface="chat", claims=("tools",),
        rationale="tool_choice naming a function that is not in `tools`, or any tool_choice without `tools`, is a "
-                 "client bug that OpenAI answers with 400 in its error envelope; a server that answers 200 "
-                 "hides the bug, one that answers 500 gets retried.",
+                 "client bug that OpenAI answers with 400 in its error envelope (\"Invalid value for 'tool_choice': "
+                 "'tool_choice' is only allowed when 'tools' are specified.\", writer-framework #1013); a server "
+                 "that answers 200 hides the bug, one that answers 500 gets retried. Both cases are tried.",
        faults=("tool-choice-unchecked", "error-as-200", "bad-input-500", "flat-error"))
 def test_tools_invalid_choice(wire: Wire, target: Target) -> None:
     unknown = {"type": "function", "function": {"name": "get_stock_price"}}
     cases = (("tool_choice naming an undeclared function", tool_body(target, tool_choice=unknown)),
              ("tool_choice 'required' without tools",
               {k: v for k, v in tool_body(target, tool_choice="required").items() if k != "tools"}))
+    found = []
     for what, body in cases:
         ex = wire.post(PATH, body)
         if ex.error or ex.timed_out:
-            fail(f"{what}: {ex.describe()}", ex.evidence())
-        if not 400 <= ex.status < 500:
-            fail(f"{what} got HTTP {ex.status}, not 400", ex.evidence())
-        expect_no_problems(ex, envelope_problems(ex.status, ex.content_type, ex.body, strict=target.strict))
+            problems = [f"{what}: {ex.describe()}"]
+        elif not 400 <= ex.status < 500:
+            problems = [f"{what} got HTTP {ex.status}, not 400"]
+        else:
+            problems = [f"{what}: {p}" for p in envelope_problems(ex.status, ex.content_type, ex.body,
+                                                                  strict=target.strict)]
+        found.append((ex, problems))
+    expect_each(found)
 
 
 CANNED_CALL = {"id": "call_wirecheck_1", "type": "function",

@@ -320,6 +320,7 @@ VIOLATIONS: dict[str, bytes] = {
     "responses.stream.output-items": resp_call_mutate(_set("item_id", "msg_2", at=4)),
     "responses.stream.output-text": resp_call_mutate(_set("text", "Let me check!", at=6)),
     "responses.stream.function-calls": resp_call_mutate(lambda e: [e[k]["item"].pop("call_id") for k in (9, 13)]),
+    "responses.stream.arguments-streamed": resp_call_mutate(lambda e: [e.pop(k) for k in (11, 10)]),
     "responses.stream.usage": resp_call_mutate(_set("response.usage.total_tokens", 12, at=-1)),
 }
 
@@ -433,3 +434,19 @@ def test_the_sdk_reads_an_absent_finish_reason_as_null():
     assert types.Completion.construct(**chunk).choices[0].finish_reason is None
     chunk = _finish_reason_only_at_the_end(chat_chunks())[1]
     assert types.chat.ChatCompletionChunk.construct(**chunk).choices[0].finish_reason is None
+
+
+def _whole_arguments_in_added(events: list[Chunk]) -> None:
+    """transformers serve 5.25's function call: the arguments whole in output_item.added, no deltas, then .done."""
+    events[9]["item"]["arguments"] = events[13]["item"]["arguments"]
+    del events[10:12]
+
+
+def test_arguments_without_deltas_are_strict_only_and_said_where_they_came():
+    items = sse.parse(resp_call_mutate(_whole_arguments_in_added))
+    assert "responses.stream.function-calls" not in lint("responses", items)
+    problems = lint("responses", items, strict=True)["responses.stream.arguments-streamed"]
+    assert "came whole in output_item.added (event #10)" in problems[0]
+    dropped = sse.parse(VIOLATIONS["responses.stream.arguments-streamed"])
+    assert "came only when it finished" in STREAM_CHECKS["responses"]["responses.stream.arguments-streamed"].fn(
+        dropped)[0]

@@ -45,7 +45,7 @@ def test_drop_events():
     assert "response.completed" not in types(items)
     assert failing(items) == {"responses.stream.terminal-event"}
     items = streamed("json.drop-events", types=["response.function_call_arguments.delta"])
-    assert failing(items) == {"responses.stream.function-calls"}
+    assert failing(items) == {"responses.stream.arguments-streamed"}
     unclosed = streamed("json.drop-events", types=["response.content_part.done", "response.output_item.done"])
     assert failing(unclosed) == set() and len(closed_item_problems(unclosed)) == 3
 

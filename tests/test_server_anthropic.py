@@ -84,6 +84,30 @@ def test_max_tokens_is_reported(claude):
     assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 2
 
 
+def test_max_tokens_zero_generates_nothing(claude):
+    # anthropic-python documents max_tokens 0 as the prompt-cache pre-warm: no content, nothing generated.
+    message = create(claude, max_tokens=0, tools=[WEATHER])
+    assert message.content == [] and message.stop_reason == "max_tokens" and message.stop_sequence is None
+    assert message.usage.output_tokens == 0
+    assert message.usage.input_tokens == claude.messages.count_tokens(model=MODEL, messages=HELLO,
+                                                                      tools=[WEATHER]).input_tokens
+
+
+def test_max_tokens_zero_streamed(claude, http):
+    with claude.messages.stream(model=MODEL, max_tokens=0, messages=HELLO, extra_body=GREEDY) as stream:
+        events = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert "content_block_start" not in events and events[0] == "message_start" and events[-1] == "message_stop"
+    assert final.content == [] and final.stop_reason == "max_tokens" and final.usage.output_tokens == 0
+    assert final.usage.input_tokens == create(claude, max_tokens=0).usage.input_tokens
+    _, raw = raw_events(http, {"messages": HELLO, "max_tokens": 0})
+    assert [name for name, _ in raw] == ["message_start", "ping", "message_delta", "message_stop"]
+    for name, data in raw:
+        assert data["type"] == name and spec.first_error("AnthropicStreamEvent", data) is None, data
+    assert raw[2][1]["delta"] == {"stop_reason": "max_tokens", "stop_sequence": None}
+    assert raw[2][1]["usage"]["output_tokens"] == 0
+
+
 def test_system_and_prefill(claude):
     plain = create(claude, max_tokens=8)
     with_system = create(claude, max_tokens=8, system=[{"type": "text", "text": "You are terse."}])
@@ -315,6 +339,8 @@ BAD = [
     ("image block", {"messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]}]}),
     ("thinking budget not below max_tokens", {"thinking": {"type": "enabled", "budget_tokens": 1024}}),
+    ("negative max_tokens", {"max_tokens": -1}),
+    ("thinking with max_tokens 0", {"max_tokens": 0, "thinking": {"type": "enabled", "budget_tokens": 1024}}),
     ("thinking budget under 1024", {"max_tokens": 1400, "thinking": {"type": "enabled", "budget_tokens": 512}}),
     ("thinking with forced tool use", {"max_tokens": 1400, "thinking": {"type": "enabled", "budget_tokens": 1024},
                                        "tools": [WEATHER], "tool_choice": {"type": "any"}}),

@@ -130,6 +130,10 @@ def test_completions_many_prompts_and_logprobs(client):
         assert all(len(t) <= 2 for t in c.logprobs.top_logprobs)
     echoed = client.completions.create(model=MODEL, prompt="Echo me", echo=True, max_tokens=2)
     assert echoed.choices[0].text.startswith("Echo me")
+    # max_tokens 0 generates nothing (the engine must not sample the one token it samples before checking limits).
+    only = client.completions.create(model=MODEL, prompt="Echo me", echo=True, max_tokens=0, n=2)
+    assert [c.text for c in only.choices] == ["Echo me", "Echo me"] and only.usage.completion_tokens == 0
+    assert {c.finish_reason for c in only.choices} == {"length"}
 
 
 def test_embeddings_default_base64_path_equals_float(loose_client):

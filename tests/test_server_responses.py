@@ -202,6 +202,56 @@ def test_unknown_model_is_404(client):
     assert err.value.code == "model_not_found"
 
 
+# ------------------------------------------------------------------------------------------ input_tokens
+
+COUNTED = [
+    {"input": "Echo: red fox"},
+    {"instructions": "You are terse.", "input": [{"role": "user", "content": PARIS}], "tools": [WEATHER],
+     "tool_choice": "required"},
+    {"input": [{"role": "user", "content": PARIS},
+               {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+               {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}], "tools": [WEATHER]},
+]
+
+
+@pytest.mark.parametrize("kw", COUNTED, ids=["string", "instructions-and-tools", "call-round-trip"])
+def test_input_tokens_count_is_what_create_bills(client, kw):
+    counted = client.responses.input_tokens.count(model=MODEL, **kw)
+    assert counted.object == "response.input_tokens"
+    assert spec.first_error("ResponseInputTokens", counted.to_dict()) is None
+    assert counted.input_tokens == create(client, max_output_tokens=16, **kw).usage.input_tokens
+
+
+def test_input_tokens_counts_instructions_alone(client):
+    alone = client.responses.input_tokens.count(model=MODEL, instructions="You are terse.")
+    with_input = client.responses.input_tokens.count(model=MODEL, instructions="You are terse.", input="Hello")
+    assert 0 < alone.input_tokens < with_input.input_tokens
+
+
+@pytest.mark.parametrize("kw, param", [
+    ({}, "input"),  # neither input nor instructions: nothing to count
+    ({"input": [{"type": "function_call_output", "call_id": "call_x", "output": "1"}]}, "input[0].call_id"),
+    ({"input": [{"role": "nobody", "content": "x"}]}, "input[0].role"),
+    ({"input": "Hi", "tools": [WEATHER], "tool_choice": {"type": "function", "name": "get_time"}}, "tool_choice"),
+    ({"input": "Hi", "previous_response_id": "resp_123"}, "previous_response_id"),
+])
+def test_input_tokens_bad_input_is_400(client, kw, param):
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.input_tokens.count(model=MODEL, **kw)
+    assert err.value.param == param, err.value.message
+    assert err.value.type == "invalid_request_error"
+
+
+def test_input_tokens_unknown_model_is_404(client):
+    import openai
+
+    with pytest.raises(openai.NotFoundError) as err:
+        client.responses.input_tokens.count(model="no-such-model", input="Hello")
+    assert err.value.code == "model_not_found"
+
+
 def test_models_advertise_responses(client):
     model = client.models.retrieve(MODEL).to_dict()
     assert model["supports_responses"] is True and model["supports_audio"] is False
@@ -218,6 +268,11 @@ def test_spec_operation_and_examples():
         assert op["responses"][status]["$ref"].rsplit("/", 1)[1] in spec.document()["components"]["responses"]
     for example in op["requestBody"]["content"]["application/json"]["examples"].values():
         assert spec.first_error("CreateResponse", example["value"]) is None
+    count = spec.document()["paths"]["/v1/responses/input_tokens"]["post"]
+    assert count["operationId"] == "countResponseInputTokens" and count["tags"] == ["responses"]
+    assert count["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ResponseInputTokens")
+    for example in count["requestBody"]["content"]["application/json"]["examples"].values():
+        assert spec.first_error("ResponseInputTokensRequest", example["value"]) is None
 
 
 # ------------------------------------------------------------------------------------------ raw wire

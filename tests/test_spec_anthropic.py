@@ -59,7 +59,7 @@ def test_full_request_is_valid():
 
 @pytest.mark.parametrize("body, param", [
     ({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}]}, "max_tokens"),
-    (request(max_tokens=0), "max_tokens"),
+    (request(max_tokens=-1), "max_tokens"),
     (request(temperature=1.5), "temperature"),
     (request(messages=[{"role": "system", "content": "x"}]), "messages[0].role"),
     (request(messages=[{"role": "user", "content": [{"type": "text"}]}]), "messages[0].content"),

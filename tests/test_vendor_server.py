@@ -120,7 +120,13 @@ def test_hoziron_without_v1_and_default_model() -> None:
 def test_compactifai_responses_and_n() -> None:
     with running("--profile", "compactifai", "--api-key", "cai-key") as server:
         client = _openai(server.base_url + "/v1", "cai-key")
-        assert client.responses.create(model="hypernova-60b", input="Say hi.", max_output_tokens=16).output
+        created = client.responses.create(model="hypernova-60b", input="Say hi.", max_output_tokens=16)
+        assert created.output
+        # input_tokens belongs to the Responses surface: served under the vendor's base path, gated alike.
+        counted = client.responses.input_tokens.count(model="hypernova-60b", input="Say hi.")
+        assert counted.input_tokens == created.usage.input_tokens
+        with pytest.raises(openai.BadRequestError):
+            client.responses.input_tokens.count(model="cai-llama-3-1-8b-slim", input="Say hi.")
         with pytest.raises(openai.BadRequestError):
             client.responses.create(model="cai-llama-3-1-8b-slim", input="Say hi.", max_output_tokens=16)
         with pytest.raises(openai.BadRequestError) as n:

@@ -114,7 +114,13 @@ class Engine:
                                 params.min_tokens) for c in range(params.n)]
         samplers = [make_row(params, lm.eos_ids, c, lm.vocab_size, lm.device) for c in range(params.n)]
         job = Job(prompt, params, outputs, samplers, asyncio.get_running_loop())
-        self._inbox.put(job)
+        if params.max_tokens == 0:
+            # Nothing to generate (Anthropic's cache pre-warm, completions' echo-only): every choice ends at once at
+            # its limit. Sampling would emit one token before the limit is checked.
+            job.deliver([ChoiceEvent(index=c, finish_reason="length") for c in range(params.n)])
+            job.deliver(_End(job.usage))
+        else:
+            self._inbox.put(job)
         return GenerationStream(job)
 
     def load(self) -> dict[str, int]:

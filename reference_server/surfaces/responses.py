@@ -1,11 +1,12 @@
-"""POST /v1/responses: OpenAI's Responses API, translated onto the chat machinery.
+"""POST /v1/responses and /v1/responses/input_tokens: OpenAI's Responses API, translated onto the chat machinery.
 
 The request becomes the equivalent chat body (instructions and input items as messages, flat function
 tools as chat tools, `text.format` as `response_format`), so prompting, tools and structured outputs work
 exactly as on chat; the answer is parsed into output items (a `message` with one `output_text` part,
 `function_call` items) and, streamed, into Responses events with strictly increasing `sequence_number`s.
 The server is stateless: nothing is stored, so `previous_response_id`, `conversation` and `background`
-are refused with a 400 and every response echoes `store: false`.
+are refused with a 400 and every response echoes `store: false`. Counting input tokens renders the same prompt
+and generates nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..engine.grammar import Grammar
 from ..engine.loader import LoadedModel
 from ..engine.types import Usage
 from ..engine.worker import GenerationStream
@@ -48,11 +50,14 @@ _RENAMES = [(re.compile(r"tools\[(\d+)\]\.function\.parameters"), r"tools[\1].pa
             (re.compile(r"\bmessages\b"), "input")]
 
 
-async def create_response(request: Request) -> Response:
+async def _prepare(request: Request, component: str,
+                   ) -> tuple[dict[str, Any], LoadedModel, list[int], OutputPlan, Grammar | None]:
+    """Body, model, prompt ids, output plan and grammar: one path for creating and for counting, so a count is
+    exactly the usage.input_tokens the same request would be billed."""
     state = request.app.state
     body = await read_json(request, state.config.max_body_bytes)
     _check_item_types(body.get("input"))
-    validate("CreateResponse", body)
+    validate(component, body)
     lm = resolve_model(state.models, body)
     _refuse_unsupported(body)
     chat = chat_body(body)
@@ -63,6 +68,18 @@ async def create_response(request: Request) -> Response:
         prompt, plan, grammar = await run_in_threadpool(prepare, lm, chat)
     except APIError as exc:
         raise exc.renamed(_RENAMES) from None
+    return body, lm, prompt, plan, grammar
+
+
+async def count_input_tokens(request: Request) -> Response:
+    """POST /v1/responses/input_tokens (openai-python: client.responses.input_tokens.count)."""
+    _body, _lm, prompt, _plan, _grammar = await _prepare(request, "ResponseInputTokensRequest")
+    return JSONResponse({"object": "response.input_tokens", "input_tokens": len(prompt)})
+
+
+async def create_response(request: Request) -> Response:
+    state = request.app.state
+    body, lm, prompt, plan, grammar = await _prepare(request, "CreateResponse")
     params = sampling_params({"temperature": body.get("temperature"), "top_p": body.get("top_p")}, lm, len(prompt),
                              max_tokens=body.get("max_output_tokens"), max_param="max_output_tokens",
                              logprobs=False, top_logprobs=0, prompt_param="input",
@@ -122,7 +139,9 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
 
 def chat_body(body: dict[str, Any]) -> dict[str, Any]:
     """The chat completions body equivalent to a (spec-valid) Responses body."""
-    chat: dict[str, Any] = {"messages": chat_messages(body.get("instructions"), body["input"])}
+    # Counting may leave input out (the instructions alone are counted); creating requires it.
+    items = body["input"] if body.get("input") is not None else []
+    chat: dict[str, Any] = {"messages": chat_messages(body.get("instructions"), items)}
     tools = body.get("tools") or []
     if tools:
         chat["tools"] = [{"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters",

@@ -306,54 +306,63 @@ def call_id_problems(item: Any, where: str) -> list[str]:
     return problems
 
 
-@stream_check("responses.stream.function-calls", surface=SURFACE,
-              faults=("responses-call-id-missing", "responses-arguments-delta-missing",
-                      "responses-arguments-object"),
-              rationale="A streamed function_call item carries call_id and name; its arguments arrive as "
-                        "function_call_arguments.delta pieces that concatenate to the .done arguments and the "
-                        "finished item's. Typed clients drop a call without call_id (stella #5854), and agents "
-                        "that accumulate deltas get nothing when only .done carries them (wire-breakages A21, 23).")
-def function_call_problems(items: list[SSEItem]) -> Problems:
-    """Function calls: call_id and name on the item (added, done, final), arguments streamed as
-    function_call_arguments.delta pieces that concatenate to the .done arguments and the finished item's."""
-    problems: list[str] = []
-    calls: dict[Any, dict[str, Any]] = {}  # item id -> what the stream said about it
+def streamed_calls(items: list[SSEItem]) -> dict[Any, dict[str, Any]]:
+    """Item id -> what the stream said about that function call: `added` and `item` ((event #, arguments) of
+    output_item.added and .done), `done` (of function_call_arguments.done), the concatenated `deltas` and how
+    many `pieces` there were."""
+    calls: dict[Any, dict[str, Any]] = {}
+
+    def call(item_id: Any) -> dict[str, Any]:
+        return calls.setdefault(item_id, {"deltas": "", "pieces": 0, "done": None, "added": None, "item": None})
+
     for n, value in objects(items):
-        kind = event_type(value)
-        item = value.get("item")
+        kind, item = event_type(value), value.get("item")
+        if kind in ("response.output_item.added", "response.output_item.done") and isinstance(item, Mapping) \
+                and item.get("type") == "function_call":
+            call(item.get("id"))["added" if kind.endswith(".added") else "item"] = (n, item.get("arguments"))
+        elif kind == "response.function_call_arguments.delta":
+            found = call(value.get("item_id"))
+            if isinstance(value.get("delta"), str):
+                found["deltas"] += value["delta"]
+                found["pieces"] += 1
+        elif kind == "response.function_call_arguments.done":
+            call(value.get("item_id"))["done"] = (n, value.get("arguments"))
+    return calls
+
+
+@stream_check("responses.stream.function-calls", surface=SURFACE,
+              faults=("responses-call-id-missing", "responses-arguments-object"),
+              rationale="A streamed function_call item carries call_id and name, ends with a "
+                        "function_call_arguments.done, and any function_call_arguments.delta pieces are strings that "
+                        "concatenate to the .done arguments and the finished item's. Typed clients drop a call "
+                        "without call_id (stella #5854); openai-python's stream helper and the Vercel AI SDK build the "
+                        "call from the finished item, so pieces that disagree with it hand clients two answers.")
+def function_call_problems(items: list[SSEItem]) -> Problems:
+    problems: list[str] = []
+    for n, value in objects(items):
+        kind, item = event_type(value), value.get("item")
         if kind in ("response.output_item.added", "response.output_item.done") and isinstance(item, Mapping) \
                 and item.get("type") == "function_call":
             problems += call_id_problems(item, f"event #{n} ({kind})")
-            call = calls.setdefault(item.get("id"), {"deltas": "", "pieces": 0, "done": None})
-            if kind.endswith(".done"):
-                call["item"] = (n, item.get("arguments"))
-        elif kind == "response.function_call_arguments.delta":
-            call = calls.setdefault(value.get("item_id"), {"deltas": "", "pieces": 0, "done": None})
-            if isinstance(value.get("delta"), str):
-                call["deltas"] += value["delta"]
-                call["pieces"] += 1
-            else:
-                problems.append(f"event #{n} (function_call_arguments.delta) has delta {short(value.get('delta'))}, "
-                                f"not a string")
-        elif kind == "response.function_call_arguments.done":
-            calls.setdefault(value.get("item_id"), {"deltas": "", "pieces": 0, "done": None})["done"] = (
-                n, value.get("arguments"))
+        elif kind == "response.function_call_arguments.delta" and not isinstance(value.get("delta"), str):
+            problems.append(f"event #{n} (function_call_arguments.delta) has delta {short(value.get('delta'))}, "
+                            f"not a string")
+    calls = streamed_calls(items)
     for item_id, call in calls.items():
-        if "item" not in call:
+        if call["item"] is None:
             continue
         n, arguments = call["item"]
         if call["done"] is None:
             problems.append(f"function call {short(item_id)} finished (event #{n}) without a "
                             f"function_call_arguments.done event")
-        elif call["done"][1] != call["deltas"]:
+        elif call["pieces"] and call["done"][1] != call["deltas"]:
             problems.append(f"event #{call['done'][0]}: function_call_arguments.done arguments "
                             f"{short(call['done'][1])} are not the concatenated deltas {short(call['deltas'])}")
-        if isinstance(arguments, str) and arguments and not call["pieces"]:
-            problems.append(f"function call {short(item_id)} streamed no function_call_arguments.delta: its "
-                            f"arguments {short(arguments)} arrived only when it finished")
-        if arguments != call["deltas"] and (call["pieces"] or not arguments):
+        if call["pieces"] and arguments != call["deltas"]:
             problems.append(f"event #{n}: the finished call's arguments {short(arguments)} are not the concatenated "
                             f"deltas {short(call['deltas'])}")
+        if not isinstance(arguments, str):
+            problems.append(f"event #{n}: the finished call's arguments are {short(arguments)}, not a JSON string")
     final = final_response(items)
     output = final.get("output") if final else None
     for k, item in enumerate(output if isinstance(output, list) else []):
@@ -364,6 +373,25 @@ def function_call_problems(items: list[SSEItem]) -> Problems:
                 problems.append(f"the final response's output[{k}] arguments {short(item.get('arguments'))} are not "
                                 f"the concatenated deltas {short(streamed['deltas'])}")
     return capped(problems)
+
+
+@stream_check("responses.stream.arguments-streamed", surface=SURFACE, strict=True,
+              faults=("responses-arguments-delta-missing",),
+              rationale="api.openai.com streams a call's arguments as function_call_arguments.delta pieces after an "
+                        "output_item.added whose arguments are empty (Open Responses compliance: tool-calling-"
+                        "streaming). UIs that render arguments as they arrive show nothing without them; the SDKs "
+                        "read the finished item, so only --strict asks.")
+def arguments_streamed(items: list[SSEItem]) -> Problems:
+    problems = []
+    for item_id, call in streamed_calls(items).items():
+        if call["pieces"] or call["item"] is None or not call["item"][1]:
+            continue
+        added = call["added"]
+        where = (f"whole in output_item.added (event #{added[0]})" if added and added[1]
+                 else f"only when it finished (event #{call['item'][0]})")
+        problems.append(f"function call {short(item_id)} streamed no function_call_arguments.delta: its arguments "
+                        f"{short(call['item'][1])} came {where}")
+    return problems
 
 
 def usage_problems(usage: Any, where: str = "usage") -> list[str]:

@@ -33,3 +33,13 @@ def _rewrite(node: Any) -> Any:
 def opaque_ids(obj: Any, ctx: Context) -> list[Any]:
     """Every vendor-form id (`chatcmpl-`, `call_`, `resp_`, `msg_`, `toolu_`, ...), at any depth, becomes a UUID."""
     return [_rewrite(obj)]
+
+
+@transform("json.messages-stream-tool-ids")
+def messages_stream_tool_ids(obj: Any, ctx: Context) -> list[Any]:
+    """Streamed tool_use blocks get ids of another kind than the non-streamed path's (`call:0:toolu_...`, a
+    stream translator's own scheme), which the server's replay of the next turn refuses."""
+    block = obj.get("content_block") if isinstance(obj, dict) and obj.get("type") == "content_block_start" else None
+    if not isinstance(block, dict) or block.get("type") != "tool_use":
+        return [obj]
+    return [{**obj, "content_block": {**block, "id": f"call:{obj.get('index', 0)}:{block.get('id')}"}}]

@@ -64,10 +64,12 @@ def require_bearer(req: Req, ctx: Context) -> Req | Reply:
 @transform("request.messages-reply")
 def messages_reply(req: Req, ctx: Context) -> Req | Reply:
     """Answer with `status` in Anthropic's envelope instead of forwarding: always, or only when the query string
-    holds `when_query` or the request carries header `when_header` (a route or a beta request not served)."""
-    query, header = ctx.params.get("when_query"), ctx.params.get("when_header")
-    if query or header:
-        hit = (query and query in req.query.split("&")) or (header and header.lower() in req.headers)
+    holds `when_query`, the request carries header `when_header` or body field `when_field` (a route, a beta
+    request or a feature not served)."""
+    query, header, name = ctx.params.get("when_query"), ctx.params.get("when_header"), ctx.params.get("when_field")
+    if query or header or name:
+        hit = ((query and query in req.query.split("&")) or (header and header.lower() in req.headers)
+               or (name and isinstance(req.body, dict) and req.body.get(name) is not None))
         if not hit:
             return req
     status = int(ctx.params.get("status", 404))

@@ -198,6 +198,16 @@ def misjudge_keys(req: Req, ctx: Context) -> Req | Reply:
                                                  "param": None, "code": None}})
 
 
+@transform("request.inject-tools")
+def inject_tools(req: Req, ctx: Context) -> Req:
+    """A request that declares no tools gets `tools` (and `tool_choice`) anyway: a server whose chat template or
+    gateway config adds its own tools, so the model calls functions the client never declared."""
+    if not isinstance(req.body, dict) or req.body.get("tools"):
+        return req
+    extra = {"tools": copy.deepcopy(ctx.params.get("tools") or []), "tool_choice": ctx.params.get("tool_choice", "required")}
+    return replace(req, body={**req.body, **extra})
+
+
 @transform("request.tool-choice-unchecked")
 def tool_choice_unchecked(req: Req, ctx: Context) -> Req:
     """tool_choice is never checked against tools: one naming an undeclared function, or any tool_choice sent

@@ -137,6 +137,26 @@ def test_messages_max_tokens(greedy, wire: Wire, target: Target) -> None:
     expect_no_problems(ex, problems)
 
 
+@check("messages.max-tokens-zero", surface="messages",
+       rationale="`max_tokens: 0` asks for no output at all (anthropic-python documents it for pre-warming the prompt "
+                 "cache): the Message has no content blocks and usage.output_tokens 0. A gateway that drops the "
+                 "bound generates a whole answer the client neither reads nor wants to pay for; one that does not "
+                 "support it may refuse it with a 400 naming max_tokens (not-claimed).",
+       faults=("messages-max-tokens-zero-ignored",))
+def test_messages_max_tokens_zero(wire: Wire, target: Target) -> None:
+    ex = create(wire, target, max_tokens=0)
+    skip_if_refused(ex, ("max_tokens",), "max_tokens 0",
+                    lambda status, _, __: envelope_problems(ex, 400, "invalid_request_error"))
+    message = expect_object(ex, "a message with max_tokens 0")
+    problems = []
+    if message.get("content"):
+        problems.append(f"max_tokens 0 was answered with content {short(message.get('content'), 120)}")
+    used = (message.get("usage") or {}).get("output_tokens") if isinstance(message.get("usage"), dict) else None
+    if used != 0:
+        problems.append(f"max_tokens 0 reports usage.output_tokens {short(used)}, not 0")
+    expect_no_problems(ex, problems)
+
+
 @check("messages.stop-sequence", surface="messages", claims=("stop",),
        rationale="With stop_sequences, generation ends before the sequence (never including it) with stop_reason "
                  "\"stop_sequence\" and `stop_sequence` naming it, streamed or not; taken from the target's own "

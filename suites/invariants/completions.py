@@ -67,7 +67,7 @@ def chunk_schema_strict(items: list[SSEItem]) -> Problems:
 
 
 @stream_check("completions.stream.stable-id", surface=SURFACE,
-              rationale="All chunks share one `cmpl-` id, created and model; strict accumulators discard chunks "
+              rationale="All chunks share one id, created and model; strict accumulators discard chunks "
                         "with fresh ids (Rapid-MLX #752, omlx #2462, LiteLLM #14429).")
 def stable_id(items: list[SSEItem]) -> Problems:
     return common.stable_fields(items, ("id", "created", "model"))

@@ -9,6 +9,7 @@ too heavy for every CI run.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -90,4 +91,6 @@ def test_transformers_serve_fails_exactly_what_the_manifest_says(transformers_se
         cwd=tmp_path, capture_output=True, text=True, timeout=SUITE_TIMEOUT)
     assert report.exists(), f"no report (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-2000:]}"
     problems = compare(expected, json.loads(report.read_text()))
-    assert not problems, "against transformers serve:\n" + "\n".join(problems)
+    installed, pinned = importlib.metadata.version("transformers"), load(MANIFEST).target["version"]
+    changed = "" if installed == pinned else f" (transformers {installed} is installed; the manifest is for {pinned})"
+    assert not problems, f"against transformers serve{changed}:\n" + "\n".join(problems)

@@ -1,7 +1,7 @@
 """Cost of constrained decoding (llguidance) on the tiny model, measured in one run.
 
-Prints schema compile time (cold and cached), per-token mask cost, and constrained vs unconstrained
-generation tokens/s through the engine, with the ratios. Usage:
+Prints schema compile time (cold and cached), per-token mask cost, the budget guard's per-token cost, and
+constrained (grammar and guard) vs unconstrained generation tokens/s through the engine, with the ratios. Usage:
 
     python load/bench_grammar.py [--rows 8] [--rounds 5] [--max-tokens 64]
 """
@@ -97,6 +97,27 @@ def mask_cost(lm, steps: int) -> tuple[float, float, int]:
     return statistics.median(per_token), statistics.median(fill), len(tokens)
 
 
+def guard_cost(lm, steps: int) -> float:
+    """The budget guard's vet per token (engine/closure.py): following the answer and pricing its shortest close,
+    along the same valid output, with a budget that never forces."""
+    from wirecheck.reference_server.engine.closure import BudgetGuard
+
+    grammar = compiler_for(lm).json_schema(SCHEMA)
+    text = json.dumps({"name": "Ada Lovelace", "age": 36, "colour": "green", "tags": ["math", "poet"],
+                       "address": {"city": "London", "zip": "12345"}})
+    tokens = lm.tokenizer.encode(text, add_special_tokens=False)
+    encode = lambda t: lm.tokenizer.encode(t, add_special_tokens=False)  # noqa: E731 - what the engine passes
+    per_token, done = [], 0
+    while done < steps:
+        guard = BudgetGuard(grammar.shape, 10_000, encode, lm.token_bytes, lm.eos_ids[0])
+        for generated, token in enumerate(tokens):
+            t0 = time.perf_counter()
+            guard.vet(token, generated, lambda _: True)
+            per_token.append(time.perf_counter() - t0)
+            done += 1
+    return statistics.median(per_token)
+
+
 async def _gen(engine, ids, params) -> int:
     tokens = 0
     stream = engine.generate(ids, params)
@@ -139,6 +160,7 @@ def main() -> None:
     _, cold, cached = compile_times(lm, args.compile_repeats)
     tools_cold = tool_compile_time(lm, args.compile_repeats)
     per_token, fill, length = mask_cost(lm, 2000)
+    vet = guard_cost(lm, 2000)
 
     engine = Engine(lm)
     engine.start()
@@ -156,6 +178,7 @@ def main() -> None:
     print(f"tool-call grammar (2 tools), cold:      {ms(tools_cold)}")
     print(f"mask + consume per token (median):      {ms(per_token)}   ({length}-token object)")
     print(f"-inf fill of one logits row:            {ms(fill)}")
+    print(f"budget guard vet per token (median):    {ms(vet)}   (closes JSON within max_tokens)")
     print(f"generation, {args.rows} concurrent rows, {args.rounds} rounds x {args.max_tokens} max tokens:")
     print(f"  unconstrained: {free:.0f} tok/s")
     print(f"  constrained:   {constrained:.0f} tok/s")

@@ -22,6 +22,10 @@ import llguidance.numpy as llg_np
 import numpy as np
 import torch
 
+from .closure import CLOSE_SENTINEL, OPEN_SENTINEL, Shape
+from .policy import generation_schema
+
+TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 # Exactly json.dumps' separators: what chat templates render tool calls with (so what models were trained on),
 # and no other whitespace anywhere, so output length is bounded by content, never by whitespace runs.
 JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -90,7 +94,7 @@ class Matcher:
 class Grammar:
     """A validated grammar for one tokenizer; `matcher()` is cheap (a copy of a fresh compiled matcher)."""
 
-    def __init__(self, llt: llguidance.LLTokenizer, grammar: str, vocab: int) -> None:
+    def __init__(self, llt: llguidance.LLTokenizer, grammar: str, vocab: int, shape: Shape | None = None) -> None:
         message = llguidance.LLMatcher.validate_grammar(grammar, llt)
         if message:
             raise GrammarError(message)
@@ -100,6 +104,7 @@ class Grammar:
         self._proto = proto
         self.vocab = vocab
         self.source = grammar
+        self.shape = shape  # what the answer is, for the budget guard (closure.py); None: no JSON to close
 
     def matcher(self) -> Matcher:
         return Matcher(self._proto.deep_copy(), self.vocab)
@@ -116,22 +121,27 @@ class GrammarCompiler:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def _markup(self, text: str) -> str:
-        """A lark term for `text`: its token where the vocabulary holds it as one special token, else bytes."""
+    def _special_id(self, text: str) -> int | None:
+        """The id of `text` where the vocabulary holds it as one special token."""
         token_id = self._tokenizer.convert_tokens_to_ids(text)
         unk = getattr(self._tokenizer, "unk_token_id", None)
         if isinstance(token_id, int) and token_id != unk and 0 <= token_id < self.vocab \
                 and self.llt.is_special_token(token_id):
-            return f"<[{token_id}]>"
-        return json.dumps(text)
+            return token_id
+        return None
 
-    def _cached(self, key: str, build: Any) -> Grammar:
+    def _markup(self, text: str) -> str:
+        """A lark term for `text`: its token where the vocabulary holds it as one special token, else bytes."""
+        token_id = self._special_id(text)
+        return f"<[{token_id}]>" if token_id is not None else json.dumps(text)
+
+    def _cached(self, key: str, build: Any, shape: Any = None) -> Grammar:
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        grammar = Grammar(self.llt, build(), self.vocab)
+        grammar = Grammar(self.llt, build(), self.vocab, shape() if shape else None)
         with self._lock:
             self._cache[key] = grammar
             self._cache.move_to_end(key)
@@ -144,7 +154,8 @@ class GrammarCompiler:
         if not isinstance(schema, dict):
             raise GrammarError("JSON schema must be an object")
         key = "schema:" + canonical(schema)
-        return self._cached(key, lambda: _from_schema(schema))
+        return self._cached(key, lambda: _from_schema(generation_schema(schema)),
+                            lambda: Shape(content=_compact(generation_schema(schema))))
 
     def json_object(self) -> Grammar:
         """Any JSON object (response_format json_object)."""
@@ -169,7 +180,21 @@ class GrammarCompiler:
             raise ValueError("tool calls need at least one tool")
         spec = {"content": content, "tools": [[n, p] for n, p in tools] if calls != "none" else [],
                 "calls": calls, "parallel": parallel}
-        return self._cached("chat:" + canonical(spec), lambda: self._chat_lark(content, tools, calls, parallel))
+        content = generation_schema(content) if content is not None else None
+        tools = [(name, generation_schema(params) if params else params) for name, params in tools]
+        return self._cached("chat:" + canonical(spec), lambda: self._chat_lark(content, tools, calls, parallel),
+                            lambda: self._shape(content, tools, calls, parallel))
+
+    def _shape(self, content: dict[str, Any] | None, tools: Sequence[tuple[str, Any]], calls: str,
+               parallel: bool) -> Shape | None:
+        if content is None and calls == "none":
+            return None
+        open_id, close_id = (self._special_id(m) for m in (TOOL_CALL_OPEN, TOOL_CALL_CLOSE))
+        return Shape(content=content, body=_call_body(tools) if calls != "none" else None, calls=calls,
+                     parallel=parallel and calls != "none",
+                     open=(OPEN_SENTINEL if open_id is not None else TOOL_CALL_OPEN) + "\n",
+                     close="\n" + (CLOSE_SENTINEL if close_id is not None else TOOL_CALL_CLOSE),
+                     open_id=open_id, close_id=close_id)
 
     def _chat_lark(self, content: dict[str, Any] | None, tools: Sequence[tuple[str, Any]], calls: str,
                    parallel: bool) -> str:
@@ -188,15 +213,65 @@ class GrammarCompiler:
             rules.append(f"content: %json {json.dumps(_compact(content))}")
         if calls != "none":
             rules.append('calls: call ("\\n" call)*' if parallel else "calls: call")
-            open_, close = self._markup("<tool_call>"), self._markup("</tool_call>")
+            open_, close = self._markup(TOOL_CALL_OPEN), self._markup(TOOL_CALL_CLOSE)
             rules.append(f'call: {open_} "\\n" body "\\n" {close}')
-            schemas = [tool_call_schema(name, params) for name, params in tools]
-            body = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
-            rules.append(f"body: %json {json.dumps(_compact(body))}")
+            rules.append(f"body: %json {json.dumps(_call_body(tools))}")
         try:
             return llguidance.LLMatcher.grammar_from_lark("\n".join(rules) + "\n")
         except ValueError as exc:
             raise GrammarError(str(exc)) from exc
+
+
+def _call_body(tools: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """The JSON of one Hermes call body: name first, then the arguments of that tool. Each tool's `$defs` move to
+    the body's root (prefixed by the tool's position), where its `$ref`s now point."""
+    defs: dict[str, Any] = {}
+    schemas = []
+    for i, (name, params) in enumerate(tools):
+        params, found = _hoist_defs(params, f"t{i}_")
+        defs.update(found)
+        schemas.append(tool_call_schema(name, params))
+    body = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    return _compact({**body, "$defs": defs} if defs else body)
+
+
+def _hoist_defs(schema: Any, prefix: str) -> tuple[Any, dict[str, Any]]:
+    """`schema` with its `$defs` / `definitions` taken out and every local `$ref` renamed to `#/$defs/<prefix>...`
+    (a `$ref` to the schema's own root too), and the definitions so taken."""
+    if not isinstance(schema, dict):
+        return schema, {}
+    local = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    if not local and not _refers_to_root(schema):
+        return schema, {}
+
+    def rename(node: Any) -> Any:
+        if isinstance(node, list):
+            return [rename(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: rename(v) for k, v in node.items() if k not in ("$defs", "definitions")}
+        ref = node.get("$ref")
+        if ref == "#":
+            out["$ref"] = f"#/$defs/{prefix}root"
+        elif isinstance(ref, str):
+            for head in ("#/$defs/", "#/definitions/"):
+                if ref.startswith(head):
+                    out["$ref"] = f"#/$defs/{prefix}{ref[len(head):]}"
+        return out
+
+    body = rename(schema)
+    hoisted = {f"{prefix}{name}": rename(sub) for name, sub in local.items()}
+    if _refers_to_root(schema):
+        hoisted[f"{prefix}root"] = body
+    return body, hoisted
+
+
+def _refers_to_root(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get("$ref") == "#" or any(_refers_to_root(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_refers_to_root(v) for v in node)
+    return False
 
 
 def tool_call_schema(name: str, parameters: dict[str, Any] | None) -> dict[str, Any]:

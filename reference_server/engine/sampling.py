@@ -15,7 +15,10 @@ from .types import SamplingParams, TokenLogprob, TopLogprob
 from .detok import token_text
 
 if TYPE_CHECKING:
+    from .closure import BudgetGuard
     from .grammar import Matcher
+
+RESAMPLES = 8  # draws per step when the guard refuses a token (a key written twice) before it closes instead
 
 
 @dataclass
@@ -29,6 +32,7 @@ class RowSampler:
     generated: int = 0
     bias: torch.Tensor | None = field(default=None, repr=False)
     matcher: Matcher | None = field(default=None, repr=False)  # constrained decoding (grammar.py)
+    guard: BudgetGuard | None = field(default=None, repr=False)  # closes JSON within the budget (closure.py)
 
     @property
     def penalised(self) -> bool:
@@ -36,7 +40,7 @@ class RowSampler:
 
 
 def make_row(params: SamplingParams, eos_ids: tuple[int, ...], choice: int, vocab: int,
-             device: torch.device) -> RowSampler:
+             device: torch.device, guard: BudgetGuard | None = None) -> RowSampler:
     generator = None
     if not params.greedy and params.seed is not None:
         # Each choice gets its own stream so n > 1 with a seed still gives distinct, reproducible choices.
@@ -49,7 +53,8 @@ def make_row(params: SamplingParams, eos_ids: tuple[int, ...], choice: int, voca
             if 0 <= token_id < vocab:
                 bias[token_id] = float(value)
     matcher = params.grammar.matcher() if params.grammar is not None else None
-    return RowSampler(params=params, eos_ids=eos_ids, generator=generator, bias=bias, matcher=matcher)
+    return RowSampler(params=params, eos_ids=eos_ids, generator=generator, bias=bias, matcher=matcher,
+                      guard=guard if matcher is not None else None)
 
 
 def _apply_top_k_top_p(logits: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
@@ -99,22 +104,45 @@ def _constrain(out: torch.Tensor, i: int, row: RowSampler) -> None:
         out[i].masked_fill_(allowed, 0.0)
 
 
-def choose(logits: torch.Tensor, rows: list[RowSampler]) -> list[int]:
-    """One token per row: greedy rows take the argmax; the others sample with their own generator."""
-    processed = process_logits(logits, rows)
-    chosen = processed.argmax(dim=-1)
-    sampled = [i for i, row in enumerate(rows) if not row.params.greedy]
+def _draw(processed: torch.Tensor, rows: list[RowSampler], which: list[int]) -> dict[int, int]:
+    """A token for each row index in `which` from its processed logits: argmax when greedy, else sampled."""
+    chosen = {i: int(processed[i].argmax()) for i in which if rows[i].params.greedy}
+    sampled = [i for i in which if not rows[i].params.greedy]
     if sampled:
-        idx = torch.tensor(sampled, device=logits.device)
-        sub = processed.index_select(0, idx)
-        temps = torch.tensor([rows[i].params.temperature for i in sampled], device=logits.device)
-        top_k = torch.tensor([rows[i].params.top_k for i in sampled], device=logits.device)
-        top_p = torch.tensor([rows[i].params.top_p for i in sampled], device=logits.device)
+        device = processed.device
+        sub = processed.index_select(0, torch.tensor(sampled, device=device))
+        temps = torch.tensor([rows[i].params.temperature for i in sampled], device=device)
+        top_k = torch.tensor([rows[i].params.top_k for i in sampled], device=device)
+        top_p = torch.tensor([rows[i].params.top_p for i in sampled], device=device)
         sub = _apply_top_k_top_p(sub / temps.unsqueeze(-1), top_k, top_p)
         probs = torch.softmax(sub.float(), dim=-1).cpu()
         for j, i in enumerate(sampled):
             chosen[i] = int(torch.multinomial(probs[j], 1, generator=rows[i].generator))
-    tokens = chosen.tolist()
+    return chosen
+
+
+def _guarded(processed: torch.Tensor, rows: list[RowSampler], i: int, token: int) -> int:
+    """The row's guard vets the drawn token: kept, replaced by a forced one, or drawn again without it."""
+    row = rows[i]
+    assert row.guard is not None
+    allowed = lambda t: bool(torch.isfinite(processed[i, t]))  # noqa: E731 - the grammar's mask, as applied
+    for _ in range(RESAMPLES):
+        vetted = row.guard.vet(token, row.generated, allowed)
+        if vetted != row.guard.RESAMPLE:
+            return vetted
+        processed[i, token] = float("-inf")
+        if not bool(torch.isfinite(processed[i]).any()):
+            break
+        token = _draw(processed, rows, [i])[i]
+    return row.guard.close_now(row.params.max_tokens - row.generated, allowed, token)
+
+
+def choose(logits: torch.Tensor, rows: list[RowSampler]) -> list[int]:
+    """One token per row: greedy rows take the argmax; the others sample with their own generator."""
+    processed = process_logits(logits, rows)
+    drawn = _draw(processed, rows, list(range(len(rows))))
+    tokens = [drawn[i] if row.guard is None else _guarded(processed, rows, i, drawn[i])
+              for i, row in enumerate(rows)]
     for row, token in zip(rows, tokens):
         row.generated += 1
         if row.matcher is not None and token not in row.eos_ids:

@@ -18,6 +18,7 @@ import torch
 
 from .batch import Batch, mergeable
 from .choice import ChoiceOutput
+from .closure import BudgetGuard
 from .loader import LoadedModel, default_threads
 from .sampling import RowSampler, choose, make_row, token_logprobs
 from .types import ChoiceEvent, SamplingParams, Usage
@@ -112,7 +113,8 @@ class Engine:
         lm = self.loaded
         outputs = [ChoiceOutput(c, lm.token_bytes, frozenset(lm.eos_ids), params.max_tokens, params.stop,
                                 params.min_tokens) for c in range(params.n)]
-        samplers = [make_row(params, lm.eos_ids, c, lm.vocab_size, lm.device) for c in range(params.n)]
+        samplers = [make_row(params, lm.eos_ids, c, lm.vocab_size, lm.device, self._guard(params))
+                    for c in range(params.n)]
         job = Job(prompt, params, outputs, samplers, asyncio.get_running_loop())
         if params.max_tokens == 0:
             # Nothing to generate (Anthropic's cache pre-warm, completions' echo-only): every choice ends at once at
@@ -122,6 +124,15 @@ class Engine:
         else:
             self._inbox.put(job)
         return GenerationStream(job)
+
+    def _guard(self, params: SamplingParams) -> BudgetGuard | None:
+        """The budget guard of one choice whose grammar yields JSON (closure.py)."""
+        shape = getattr(params.grammar, "shape", None)
+        if shape is None or not self.loaded.eos_ids:
+            return None
+        tokenizer = self.loaded.tokenizer
+        return BudgetGuard(shape, params.max_tokens, lambda text: tokenizer.encode(text, add_special_tokens=False),
+                           self.loaded.token_bytes, self.loaded.eos_ids[0])
 
     def load(self) -> dict[str, int]:
         """Sequences decoding now and requests waiting to start (read without locking: a snapshot)."""

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -49,7 +50,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from wirecheck.reference_server.engine.loader import load_model
+from wirecheck.reference_server.engine.loader import TINY_DIR, load_model
 from wirecheck.reference_server.engine.types import SamplingParams
 from wirecheck.reference_server.engine.worker import Engine
 from wirecheck.reference_server.prompts import chat_prompt
@@ -60,9 +61,11 @@ PROMPTS = ["Echo: red fox", "Weather in Oslo?", "Say hello", "Count to five", "W
 
 COLUMNS = [("concurrency", "conc", "{:.0f}"), ("served_tok_s", "served tok/s", "{:.0f}"),
            ("served_ttft_p50_ms", "ttft p50", "{:.1f}"), ("served_ttft_p99_ms", "ttft p99", "{:.1f}"),
-           ("engine_tok_s", "engine tok/s", "{:.0f}"), ("floor_tok_s", "floor tok/s", "{:.0f}"),
-           ("floor_ttft_p50_ms", "floor p50", "{:.1f}"), ("floor_ttft_p99_ms", "floor p99", "{:.1f}"),
-           ("served_over_engine", "srv/eng", "{:.2f}"), ("served_over_floor", "srv/floor", "{:.2f}")]
+           ("engine_tok_s", "engine tok/s", "{:.0f}"), ("engine_ttft_p50_ms", "eng p50", "{:.1f}"),
+           ("floor_tok_s", "floor tok/s", "{:.0f}"), ("floor_ttft_p50_ms", "floor p50", "{:.1f}"),
+           ("served_over_engine", "srv/eng", "{:.2f}"), ("served_over_floor", "srv/floor", "{:.2f}"),
+           ("hf_tok_s", "hf tok/s", "{:.0f}"), ("hf_ttft_p50_ms", "hf p50", "{:.1f}"),
+           ("served_over_hf", "srv/hf", "{:.2f}"), ("served_ttft_over_hf", "ttft/hf", "{:.2f}")]
 
 
 def messages(i: int) -> list[dict]:
@@ -99,30 +102,74 @@ async def closed_loop(concurrency: int, count: int, one: Callable[[int], Awaitab
                  time.process_time() - cpu)
 
 
-async def stream_one(client: httpx.AsyncClient, i: int, tokens: int) -> tuple[int, float | None]:
-    """(completion tokens from the usage trailer, seconds to the first content chunk)."""
-    body = {"model": "tiny", "messages": messages(i), "stream": True, "temperature": 0, "max_tokens": tokens,
-            "min_tokens": tokens, "stream_options": {"include_usage": True}}
-    reader = sse.SSEReader()
-    usage = 0
-    first = None
-    start = time.perf_counter()
-    async with client.stream("POST", "/v1/chat/completions", json=body) as r:
-        r.raise_for_status()
-        async for chunk in r.aiter_raw():
-            for item in reader.feed(chunk):
-                if item.kind != "event" or item.is_done:
-                    continue
-                data = json.loads(item.data)
-                if first is None and data["choices"] and data["choices"][0]["delta"].get("content"):
+USAGE_TOKENS = re.compile(rb'"completion_tokens":\s*(\d+)')
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection of a closed-loop worker, as lean as a client can be: it decodes the
+    chunked body and looks at bytes, not JSON (the first content, the usage trailer's completion tokens). With
+    httpx and json.loads per chunk the client saturated a core before a fast server did (floor 7.1k tok/s at
+    64 streams), so every figure above that was the client's."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def stream(self, body: dict[str, Any]) -> tuple[int, float | None]:
+        """(completion tokens, seconds to the first content) of one streamed chat completion."""
+        payload = json.dumps(body).encode()
+        request = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n"
+                   b"content-length: %d\r\n\r\n" % (self.host.encode(), len(payload))) + payload
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        start = time.perf_counter()
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"the server answered {head.splitlines()[0]!r}")
+        first, tokens, contents = None, None, 0
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+            data = await self.reader.readexactly(size + 2)
+            if size == 0:
+                break
+            at = data.find(b'"content":"')
+            if at >= 0 and data[at + 11:at + 12] != b'"':
+                contents += 1
+                if first is None:
                     first = time.perf_counter() - start
-                if data.get("usage"):
-                    usage = data["usage"]["completion_tokens"]
-    return usage, first
+            if b'"usage":{' in data:
+                found = USAGE_TOKENS.search(data)
+                tokens = int(found.group(1)) if found else tokens
+        return (tokens if tokens is not None else contents), first
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
-async def http_round(client: httpx.AsyncClient, concurrency: int, count: int, tokens: int) -> Round:
-    return await closed_loop(concurrency, count, lambda i: stream_one(client, i, tokens))
+def stream_body(i: int, tokens: int, model: str) -> dict[str, Any]:
+    body = {"model": model, "messages": messages(i), "stream": True, "temperature": 0, "max_tokens": tokens,
+            "stream_options": {"include_usage": True}}
+    if model == "tiny":
+        body["min_tokens"] = tokens
+    else:  # transformers serve refuses unknown fields (422) but takes generation settings as a JSON string
+        body["generation_config"] = json.dumps({"min_new_tokens": tokens})
+    return body
+
+
+async def http_round(target: tuple[str, str], concurrency: int, count: int, tokens: int) -> Round:
+    base, model = target
+    clients = [RawClient(base) for _ in range(concurrency)]
+    try:
+        return await closed_loop(concurrency, count,
+                                 lambda i: clients[i % concurrency].stream(stream_body(i, tokens, model)))
+    finally:
+        for client in clients:
+            client.close()
 
 
 async def engine_round(engine: Engine, concurrency: int, count: int, tokens: int) -> Round:
@@ -145,10 +192,9 @@ def ms_percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000, q, method="linear")) if samples else float("nan")
 
 
-def summarize_level(concurrency: int, served: list[Round], engine: list[Round], floor: list[Round]
-                    ) -> dict[str, Any]:
+def summarize_level(concurrency: int, measured: dict[str, list[Round]], engine: list[Round]) -> dict[str, Any]:
     """Best-round tokens/s per target; TTFT percentiles over every stream of every round."""
-    targets = {"served": served, "engine": engine, "floor": floor}
+    targets = {**measured, "engine": engine}
     row: dict[str, Any] = {"concurrency": concurrency}
     for name, rounds in targets.items():
         pooled = [t for r in rounds for t in r.ttft_s]
@@ -156,20 +202,25 @@ def summarize_level(concurrency: int, served: list[Round], engine: list[Round], 
         row[f"{name}_ttft_p50_ms"] = ms_percentile(pooled, 50)
         row[f"{name}_ttft_p99_ms"] = ms_percentile(pooled, 99)
         row[f"{name}_ttft_samples"] = len(pooled)
+    for name in measured:
+        if name != "served":
+            row[f"served_over_{name}"] = row["served_tok_s"] / row[f"{name}_tok_s"]
     row["served_over_engine"] = row["served_tok_s"] / row["engine_tok_s"]
-    row["served_over_floor"] = row["served_tok_s"] / row["floor_tok_s"]
+    if "hf" in measured:
+        row["served_ttft_over_hf"] = row["served_ttft_p50_ms"] / row["hf_ttft_p50_ms"]
     # Near 100 the client saturates a core, and the HTTP figures are the client's limit, not the server's.
-    for name in ("served", "floor"):
+    for name in measured:
         row[f"{name}_client_cpu_pct"] = max(100 * r.cpu_s / r.wall_s for r in targets[name])
     row["rounds_tok_s"] = {name: [r.tok_s for r in rounds] for name, rounds in targets.items()}
     return row
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    widths = [max(len(label), 7) for _, label, _ in COLUMNS]
-    lines = [" ".join(label.rjust(w) for (_, label, _), w in zip(COLUMNS, widths))]
+    columns = [c for c in COLUMNS if all(c[0] in row for row in rows)]  # the baseline's only when it ran
+    widths = [max(len(label), 7) for _, label, _ in columns]
+    lines = [" ".join(label.rjust(w) for (_, label, _), w in zip(columns, widths))]
     for row in rows:
-        lines.append(" ".join(fmt.format(row[key]).rjust(w) for (key, _, fmt), w in zip(COLUMNS, widths)))
+        lines.append(" ".join(fmt.format(row[key]).rjust(w) for (key, _, fmt), w in zip(columns, widths)))
     return "\n".join(lines)
 
 
@@ -219,7 +270,29 @@ def free_port() -> int:
 
 def spawn(args: list[str], log: Any) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", *args, "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=log)
+                            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def hf_command() -> list[str] | None:
+    """`transformers serve --continuous-batching` on the same tiny model (CPU), when it can start here (it needs
+    fastapi and accelerate, which wirecheck's dev extra installs)."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("fastapi", "accelerate", "transformers.cli.transformers")):
+        return None
+    return ["transformers.cli.transformers", "serve", "--continuous-batching", "--host", "127.0.0.1",
+            "--device", "cpu", str(TINY_DIR)]
+
+
+def family(pid: int) -> list[int]:
+    """`pid` and its descendants (wirecheck serve's engine process): all of a server's CPU is the server's."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return [pid, *(child.pid for child in process.children(recursive=True))]
+    except psutil.Error:
+        return [pid]
 
 
 def wait_healthy(proc: subprocess.Popen, port: int, log_path: str, timeout: float = 180) -> None:
@@ -235,26 +308,23 @@ def wait_healthy(proc: subprocess.Popen, port: int, log_path: str, timeout: floa
     raise SystemExit(f"server on port {port} did not start:\n{tail}")
 
 
-async def bench(engine: Engine, bases: dict[str, str], levels: list[int], tokens: int, requests: int,
+async def bench(engine: Engine, bases: dict[str, tuple[str, str]], levels: list[int], tokens: int, requests: int,
                 rounds: int) -> list[dict[str, Any]]:
     rows = []
     for level in levels:
         count = per_client(level, requests)
-        # Idle connections expire here well before uvicorn's 5 s keep-alive timeout: both at 5 s raced, and
-        # a request sent on a connection the server was closing failed (ReadError) on a busy machine.
-        limits = httpx.Limits(max_connections=level + 4, max_keepalive_connections=level + 4, keepalive_expiry=2)
-        async with httpx.AsyncClient(base_url=bases["served"], timeout=300, limits=limits) as served_client, \
-                httpx.AsyncClient(base_url=bases["floor"], timeout=300, limits=limits) as floor_client:
-            # Warm connections, code paths and the engine's batch shapes before timing anything.
-            for client in (served_client, floor_client):
-                await http_round(client, level, 1, min(tokens, 4))
-            await engine_round(engine, level, 1, min(tokens, 4))
-            served, floor, bare = [], [], []
-            for _ in range(rounds):  # interleaved, so drift in machine load hits all three alike
-                served.append(await http_round(served_client, level, count, tokens))
-                floor.append(await http_round(floor_client, level, count, tokens))
-                bare.append(await engine_round(engine, level, count, tokens))
-        rows.append(summarize_level(level, served, bare, floor))
+        # Warm code paths and the engine's batch shapes before timing anything. Each round opens its own
+        # connections (one per worker, kept alive through the round) well inside uvicorn's keep-alive timeout.
+        for base in bases.values():
+            await http_round(base, level, 1, min(tokens, 4))
+        await engine_round(engine, level, 1, min(tokens, 4))
+        measured: dict[str, list[Round]] = {name: [] for name in bases}
+        bare = []
+        for _ in range(rounds):  # interleaved, so drift in machine load hits every target alike
+            for name, base in bases.items():
+                measured[name].append(await http_round(base, level, count, tokens))
+            bare.append(await engine_round(engine, level, count, tokens))
+        rows.append(summarize_level(level, measured, bare))
         print(f"  concurrency {level}: done", file=sys.stderr, flush=True)
     return rows
 
@@ -267,16 +337,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="streams per round (rounded up to a multiple of the concurrency)")
     parser.add_argument("--rounds", type=int, default=2, help="tokens/s is the best of N rounds per level")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip `transformers serve --continuous-batching` (run when it can start here)")
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.concurrency.split(",")]
-    ports = {"served": free_port(), "floor": free_port()}
+    commands = {"served": ["wirecheck", "serve", "--device", "cpu"], "floor": ["wirecheck.load.floor_server"]}
+    models = {"served": "tiny", "floor": "tiny"}
+    if not args.no_baseline and (baseline := hf_command()) is not None:
+        commands["hf"], models["hf"] = baseline, str(TINY_DIR)
+    ports = {name: free_port() for name in commands}
     machine = machine_info()
     with tempfile.TemporaryDirectory() as tmp:
         logs = {name: os.path.join(tmp, f"{name}.log") for name in ports}
         procs: dict[str, subprocess.Popen] = {}
         try:
-            # Both servers start while the engine loads here: start-up is the slow part on small machines.
-            commands = {"served": ["wirecheck", "serve", "--device", "cpu"], "floor": ["wirecheck.load.floor_server"]}
+            # Every server starts while the engine loads here: start-up is the slow part on small machines.
             for name, module in commands.items():
                 with open(logs[name], "w") as log:
                     procs[name] = spawn([*module, "--port", str(ports[name])], log)
@@ -284,8 +359,8 @@ def main(argv: list[str] | None = None) -> None:
             engine.start()
             for name, proc in procs.items():
                 wait_healthy(proc, ports[name], logs[name])
-            bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-            pids = [os.getpid(), *(p.pid for p in procs.values())]
+            bases = {name: (f"http://127.0.0.1:{port}", models[name]) for name, port in ports.items()}
+            pids = [os.getpid(), *(p for proc in procs.values() for p in family(proc.pid))]
             before, start = cpu_ticks(pids), time.perf_counter()
             try:
                 rows = asyncio.run(bench(engine, bases, levels, args.tokens, args.requests, args.rounds))

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import ServerConfig
 from .engine.loader import LoadedModel, load_model
+from .engine.process import RemoteEngine
 from .engine.worker import Engine
 from .errors import APIError, internal, speaks_anthropic
 from .keys import key_matches
@@ -163,8 +165,17 @@ def create_app(config: ServerConfig, loaded: LoadedModel | None = None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        lm = loaded or load_model(config.model, config.device, config.dtype, config.served_model_name)
-        engine = Engine(lm, max_rows=config.max_batch_rows)
+        model = {"ref": config.model, "device": config.device, "dtype": config.dtype,
+                 "served_id": config.served_model_name}
+        engine: Engine | RemoteEngine
+        if loaded is None and config.engine == "process":
+            # The weights live in the engine process; this one templates, validates and streams.
+            lm = await run_in_threadpool(load_model, **model, weights=False)
+            engine = RemoteEngine(lm, {**model, "log_level": logging.getLogger().level},
+                                  max_rows=config.max_batch_rows)
+        else:
+            lm = loaded or load_model(**model)
+            engine = Engine(lm, max_rows=config.max_batch_rows)
         engine.start()
         app.state.models = {lm.id: lm} if vendor is None else aliases(vendor, lm)
         app.state.engine = engine

@@ -34,6 +34,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="cap on max_tokens a request may ask for (default: what the context window leaves)")
     p.add_argument("--max-batch-rows", type=int, default=ServerConfig.max_batch_rows,
                    help="sequences decoded together; more requests wait (default: %(default)s)")
+    p.add_argument("--engine", default=ServerConfig.engine, choices=["process", "thread"],
+                   help="where generation runs: its own process, in parallel with HTTP, or a thread of the server "
+                        "process (default: %(default)s)")
     p.add_argument("--profile", default=None, metavar="VENDOR",
                    help="emulate a vendor's API from spec/profiles: hoonify, hontoni, hoziron or compactifai (its "
                         "auth scheme, paths, model ids, headers and extensions, on the same engine). Without it, the "
@@ -74,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
             model=args.model, served_model_name=args.served_model_name, device=args.device, dtype=args.dtype,
             api_keys=args.api_key + ServerConfig.keys_from_env(), max_body_bytes=args.max_body_bytes,
             max_messages=args.max_messages, max_tokens_limit=args.max_tokens_limit,
-            max_batch_rows=args.max_batch_rows, profile=args.profile, rate_limit=parse_limits(args.rate_limit),
+            max_batch_rows=args.max_batch_rows, engine=args.engine, profile=args.profile,
+            rate_limit=parse_limits(args.rate_limit),
             balance=args.balance, new_account_balance=args.new_account_balance, dry_pools=dry,
         )
         app = create_app(config)

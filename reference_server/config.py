@@ -18,6 +18,8 @@ class ServerConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     max_messages: int = 1024
     max_batch_rows: int = 64
+    # "process": the engine in its own process (generation and HTTP in parallel); "thread": in this process.
+    engine: str = "process"
     # None: a request may ask for as many tokens as the context window leaves.
     max_tokens_limit: int | None = None
     # Vendor emulation (spec/profiles/<name>.yaml); None serves the plain reference server.

@@ -69,6 +69,8 @@ def _too_large(limit: int) -> APIError:
 
 def validate(component: str, body: dict[str, Any]) -> None:
     """400 naming the offending field when the body breaks the OpenAPI contract."""
+    if spec.is_valid(component, body):
+        return
     problem = spec.first_error(component, body)
     if problem is not None:
         raise invalid(problem.message, param=problem.param, semantic=problem.kind == "value")

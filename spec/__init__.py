@@ -14,6 +14,7 @@ from .loader import (
     errors,
     first_error,
     format_param,
+    is_valid,
     names,
     schema,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "errors",
     "first_error",
     "format_param",
+    "is_valid",
     "names",
     "schema",
 ]

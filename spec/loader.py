@@ -34,6 +34,7 @@ __all__ = [
     "names",
     "errors",
     "first_error",
+    "is_valid",
     "format_param",
     "DOCUMENT_URI",
 ]
@@ -131,6 +132,27 @@ def schema(name: str, *, strict: bool = False) -> Draft202012Validator:
     if name not in _raw_document()["components"]["schemas"]:
         raise KeyError(f"spec/openapi.yaml has no component schema named {name!r}")
     return _validator_for_ref(_SCHEMAS_POINTER + name, strict)
+
+
+@functools.cache
+def _fast(name: str) -> Any:
+    """A compiled (Rust) validator for the component where jsonschema_rs is installed, else None."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    registry = jsonschema_rs.Registry([(DOCUMENT_URI, _raw_document())])
+    return jsonschema_rs.validator_for({"$ref": DOCUMENT_URI + _SCHEMAS_POINTER + name}, registry=registry)
+
+
+def is_valid(name: str, instance: Any) -> bool:
+    """Whether `instance` is a valid `name` component (not strict). A server's hot path: a compiled validator
+    answers valid requests in a microsecond where the explaining one takes a quarter of a millisecond; only what
+    it finds invalid is re-checked by the explaining validator, which has the last word."""
+    fast = _fast(name)
+    if fast is not None and fast.is_valid(instance):
+        return True
+    return first_error(name, instance) is None
 
 
 # ------------------------------------------------------------------ error reporting

@@ -63,6 +63,24 @@ class Batch:
         rows = [Row(job=job, choice=c, next_token=-1, length=len(prompt)) for c in range(n)]
         return cls(cache, mask, rows), logits
 
+    @classmethod
+    def prefill_many(cls, model: PreTrainedModel, jobs: list[tuple[list[int], Any, int]],
+                     pad_id: int) -> tuple["Batch", torch.Tensor]:
+        """Run several prompts in one left-padded forward pass (one row per choice); return their batch and the
+        last logits. Requests that arrive together cost one model call, not one each."""
+        if len(jobs) == 1 and jobs[0][2] >= 1:
+            return cls.prefill(model, *jobs[0])
+        device = model.device
+        rows = [Row(job=job, choice=c, next_token=-1, length=len(prompt)) for prompt, job, n in jobs for c in range(n)]
+        prompts = [prompt for prompt, _, n in jobs for _ in range(n)]
+        width = max(len(p) for p in prompts)
+        ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long, device=device)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        cache = DynamicCache(config=model.config)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True)
+        return cls(cache, mask, rows), out.logits[:, -1, :].float()
+
     def merge(self, other: "Batch") -> None:
         width = max(self.width, other.width)
         for batch in (self, other):

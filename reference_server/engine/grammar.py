@@ -105,6 +105,7 @@ class Grammar:
         self.vocab = vocab
         self.source = grammar
         self.shape = shape  # what the answer is, for the budget guard (closure.py); None: no JSON to close
+        self.recipe: tuple[str, dict[str, Any]] | None = None  # how to compile it again (in the engine's process)
 
     def matcher(self) -> Matcher:
         return Matcher(self._proto.deep_copy(), self.vocab)
@@ -154,8 +155,10 @@ class GrammarCompiler:
         if not isinstance(schema, dict):
             raise GrammarError("JSON schema must be an object")
         key = "schema:" + canonical(schema)
-        return self._cached(key, lambda: _from_schema(generation_schema(schema)),
-                            lambda: Shape(content=_compact(generation_schema(schema))))
+        grammar = self._cached(key, lambda: _from_schema(generation_schema(schema)),
+                               lambda: Shape(content=_compact(generation_schema(schema))))
+        grammar.recipe = ("json_schema", {"schema": schema})
+        return grammar
 
     def json_object(self) -> Grammar:
         """Any JSON object (response_format json_object)."""
@@ -180,10 +183,14 @@ class GrammarCompiler:
             raise ValueError("tool calls need at least one tool")
         spec = {"content": content, "tools": [[n, p] for n, p in tools] if calls != "none" else [],
                 "calls": calls, "parallel": parallel}
+        recipe = ("chat_output", {"content": content, "tools": [tuple(t) for t in tools], "calls": calls,
+                                  "parallel": parallel})
         content = generation_schema(content) if content is not None else None
         tools = [(name, generation_schema(params) if params else params) for name, params in tools]
-        return self._cached("chat:" + canonical(spec), lambda: self._chat_lark(content, tools, calls, parallel),
-                            lambda: self._shape(content, tools, calls, parallel))
+        grammar = self._cached("chat:" + canonical(spec), lambda: self._chat_lark(content, tools, calls, parallel),
+                               lambda: self._shape(content, tools, calls, parallel))
+        grammar.recipe = recipe
+        return grammar
 
     def _shape(self, content: dict[str, Any] | None, tools: Sequence[tuple[str, Any]], calls: str,
                parallel: bool) -> Shape | None:

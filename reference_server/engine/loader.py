@@ -66,14 +66,34 @@ def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> tupl
     return tuple(sorted(ids))
 
 
-def load_model(ref: str = "tiny", device: str = "auto", dtype: str = "auto", served_id: str | None = None) -> LoadedModel:
-    """`ref` is "tiny", a local directory, or a hub id (only where a hub is reachable)."""
+class WeightsElsewhere:
+    """Stands for the model in a process that only templates, tokenizes and serves HTTP: its config, no weights
+    (the engine process holds those, process.py)."""
+
+    def __init__(self, path: str) -> None:
+        from transformers import AutoConfig, GenerationConfig
+
+        self.config = AutoConfig.from_pretrained(path)
+        try:
+            self.generation_config = GenerationConfig.from_pretrained(path)
+        except OSError:
+            self.generation_config = GenerationConfig.from_model_config(self.config)
+
+
+def load_model(ref: str = "tiny", device: str = "auto", dtype: str = "auto", served_id: str | None = None,
+               weights: bool = True) -> LoadedModel:
+    """`ref` is "tiny", a local directory, or a hub id (only where a hub is reachable). Without `weights`, only the
+    tokenizer and config are loaded (`model` is a WeightsElsewhere)."""
     path = str(TINY_DIR) if ref == "tiny" else ref
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(torch_device, dtype)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(torch_device).eval()
-    vocab = int(model.get_output_embeddings().weight.shape[0])
+    if weights:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(torch_device).eval()
+        vocab = int(model.get_output_embeddings().weight.shape[0])
+    else:
+        model = WeightsElsewhere(path)
+        vocab = int(model.config.vocab_size)
     context = int(getattr(model.config, "max_position_embeddings", 0) or tokenizer.model_max_length)
     model_id = served_id or ("tiny" if ref == "tiny" else Path(ref.rstrip("/")).name or ref)
     local = Path(path)

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -42,13 +43,12 @@ class Job:
     params: SamplingParams
     outputs: list[ChoiceOutput]
     samplers: list[RowSampler]
-    loop: asyncio.AbstractEventLoop
-    inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    send: Callable[[object], None]  # where the job's events go: the event loop's queue, or the engine's outbox
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def deliver(self, item: object) -> None:
         try:
-            self.loop.call_soon_threadsafe(self.inbox.put_nowait, item)
+            self.send(item)
         except RuntimeError:  # loop closed: nobody is listening any more
             self.cancelled.set()
 
@@ -58,24 +58,24 @@ class Job:
 
 
 @dataclass
-class _EmbedJob:
+class EmbedJob:
     inputs: list[list[int]]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future
+    done: Callable[[object], None]  # called (on the engine thread) with the vectors or the exception
 
 
 class GenerationStream:
     """What a surface iterates: lists of ChoiceEvents, then `usage` is final."""
 
-    def __init__(self, job: Job) -> None:
-        self._job = job
-        self.usage = Usage(prompt_tokens=len(job.prompt))
+    def __init__(self, prompt_tokens: int, inbox: asyncio.Queue, cancel: Callable[[], None]) -> None:
+        self._inbox = inbox
+        self._cancel = cancel
+        self.usage = Usage(prompt_tokens=prompt_tokens)
 
     def __aiter__(self) -> "GenerationStream":
         return self
 
     async def __anext__(self) -> list[ChoiceEvent]:
-        item = await self._job.inbox.get()
+        item = await self._inbox.get()
         if isinstance(item, _End):
             self.usage = item.usage
             raise StopAsyncIteration
@@ -84,13 +84,23 @@ class GenerationStream:
         return item
 
     def cancel(self) -> None:
-        self._job.cancelled.set()
+        self._cancel()
+
+
+def nothing_to_generate(params: SamplingParams, prompt: list[int]) -> list[object]:
+    """What a request with max_tokens 0 gets at once (Anthropic's cache pre-warm, completions' echo-only): every
+    choice ends at its limit. Sampling would emit one token before the limit is checked."""
+    return [[ChoiceEvent(index=c, finish_reason="length") for c in range(params.n)], _End(Usage(len(prompt), 0))]
 
 
 class Engine:
-    def __init__(self, loaded: LoadedModel, max_rows: int = 64) -> None:
+    """The engine in this process: a thread owns the model (see the module docstring). `flush`, when given, is
+    called after every step, so a host process can ship all of that step's events at once (process.py)."""
+
+    def __init__(self, loaded: LoadedModel, max_rows: int = 64, flush: Callable[[], None] | None = None) -> None:
         self.loaded = loaded
         self.max_rows = max_rows
+        self._flush = flush
         self._inbox: queue.Queue = queue.Queue()
         self._waiting: deque[Job] = deque()
         self._batch: Batch | None = None
@@ -110,20 +120,28 @@ class Engine:
         self._thread.join(timeout=10)
 
     def generate(self, prompt: list[int], params: SamplingParams) -> GenerationStream:
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue = asyncio.Queue()
+        if params.max_tokens == 0:
+            for item in nothing_to_generate(params, prompt):
+                inbox.put_nowait(item)
+            return GenerationStream(len(prompt), inbox, lambda: None)
+        job = self.job(prompt, params, lambda item: loop.call_soon_threadsafe(inbox.put_nowait, item))
+        self.submit(job)
+        return GenerationStream(len(prompt), inbox, job.cancelled.set)
+
+    def job(self, prompt: list[int], params: SamplingParams, send: Callable[[object], None]) -> Job:
+        """A job for `prompt`: its choices' outputs and samplers; its events go to `send`."""
         lm = self.loaded
         outputs = [ChoiceOutput(c, lm.token_bytes, frozenset(lm.eos_ids), params.max_tokens, params.stop,
                                 params.min_tokens) for c in range(params.n)]
         samplers = [make_row(params, lm.eos_ids, c, lm.vocab_size, lm.device, self._guard(params))
                     for c in range(params.n)]
-        job = Job(prompt, params, outputs, samplers, asyncio.get_running_loop())
-        if params.max_tokens == 0:
-            # Nothing to generate (Anthropic's cache pre-warm, completions' echo-only): every choice ends at once at
-            # its limit. Sampling would emit one token before the limit is checked.
-            job.deliver([ChoiceEvent(index=c, finish_reason="length") for c in range(params.n)])
-            job.deliver(_End(job.usage))
-        else:
-            self._inbox.put(job)
-        return GenerationStream(job)
+        return Job(prompt, params, outputs, samplers, send)
+
+    def submit(self, item: Job | EmbedJob) -> None:
+        """Queue a job (or an embedding request) for the engine thread; safe from any thread."""
+        self._inbox.put(item)
 
     def _guard(self, params: SamplingParams) -> BudgetGuard | None:
         """The budget guard of one choice whose grammar yields JSON (closure.py)."""
@@ -143,7 +161,12 @@ class Engine:
     async def embed(self, inputs: list[list[int]]) -> list[list[float]]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._inbox.put(_EmbedJob(inputs, loop, future))
+
+        def done(result: object) -> None:
+            settle = future.set_exception if isinstance(result, BaseException) else future.set_result
+            loop.call_soon_threadsafe(lambda: future.done() or settle(result))
+
+        self._inbox.put(EmbedJob(inputs, done))
         return await future
 
     # -- engine thread -----------------------------------------------------------------------------------
@@ -158,6 +181,8 @@ class Engine:
                     except Exception as exc:
                         self._fail([row.job for row in self._batch.rows], exc)
                         self._batch = None
+                if self._flush is not None:
+                    self._flush()
 
     def _fail(self, jobs: list[Job], exc: Exception) -> None:
         log.exception("engine step failed")  # one bad step must not take the server down
@@ -171,7 +196,7 @@ class Engine:
         except queue.Empty:
             item = None
         while item is not None:
-            if isinstance(item, _EmbedJob):
+            if isinstance(item, EmbedJob):
                 self._embed(item)
             elif isinstance(item, Job):
                 self._waiting.append(item)
@@ -179,25 +204,34 @@ class Engine:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 item = None
+        # Everything that fits is prefilled in one forward pass: requests arriving together cost one model call.
+        # (Holding a lone arrival back for company saved little and cost TTFT: measured, docs/performance.md.)
+        ready: list[Job] = []
+        active = len(self._batch.rows) if self._batch else 0
         while self._waiting:
             job = self._waiting[0]
-            active = len(self._batch.rows) if self._batch else 0
-            if active and active + job.params.n > self.max_rows:
+            if (active or ready) and active + job.params.n > self.max_rows:
                 break
             self._waiting.popleft()
             if job.cancelled.is_set():
                 job.deliver(_End(job.usage))
                 continue
-            self._admitting += 1
-            try:
-                self._prefill(job)
-            except Exception as exc:
-                self._fail([job], exc)
-            finally:
-                self._admitting -= 1
+            ready.append(job)
+            active += job.params.n
+        if not ready:
+            return
+        self._admitting += len(ready)
+        try:
+            self._prefill(ready)
+        except Exception as exc:
+            self._fail(ready, exc)
+        finally:
+            self._admitting -= len(ready)
 
-    def _prefill(self, job: Job) -> None:
-        batch, logits = Batch.prefill(self.loaded.model, job.prompt, job, job.params.n)
+    def _prefill(self, jobs: list[Job]) -> None:
+        pad = self.loaded.tokenizer.pad_token_id
+        pad = pad if pad is not None else self.loaded.eos_ids[0]
+        batch, logits = Batch.prefill_many(self.loaded.model, [(j.prompt, j, j.params.n) for j in jobs], pad)
         self._advance(batch, logits)
         if batch.rows:
             if self._batch is None:
@@ -244,13 +278,12 @@ class Engine:
         for job in finished.values():
             job.deliver(_End(job.usage))
 
-    def _embed(self, job: _EmbedJob) -> None:
+    def _embed(self, job: EmbedJob) -> None:
         from .embeddings import pooled_embeddings
 
         try:
             result: object = pooled_embeddings(self.loaded.model, job.inputs, self.loaded.tokenizer.pad_token_id)
-            setter = job.future.set_result
         except Exception as exc:
             log.exception("embedding failed")
-            result, setter = exc, job.future.set_exception
-        job.loop.call_soon_threadsafe(lambda: job.future.done() or setter(result))
+            result = exc
+        job.done(result)

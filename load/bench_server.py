@@ -337,11 +337,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="streams per round (rounded up to a multiple of the concurrency)")
     parser.add_argument("--rounds", type=int, default=2, help="tokens/s is the best of N rounds per level")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    parser.add_argument("--engine", default="process", choices=["process", "thread"],
+                        help="`wirecheck serve --engine`: its own process (default) or a thread of the server")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip `transformers serve --continuous-batching` (run when it can start here)")
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.concurrency.split(",")]
-    commands = {"served": ["wirecheck", "serve", "--device", "cpu"], "floor": ["wirecheck.load.floor_server"]}
+    commands = {"served": ["wirecheck", "serve", "--device", "cpu", "--engine", args.engine],
+                "floor": ["wirecheck.load.floor_server"]}
     models = {"served": "tiny", "floor": "tiny"}
     if not args.no_baseline and (baseline := hf_command()) is not None:
         commands["hf"], models["hf"] = baseline, str(TINY_DIR)

@@ -134,7 +134,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok", **request.app.state.engine.load()})
+    engine = request.app.state.engine
+    if not getattr(engine, "alive", True):  # the engine process died: say so rather than look healthy
+        return JSONResponse({"status": "engine down", "running": 0, "waiting": 0}, status_code=503)
+    return JSONResponse({"status": "ok", **engine.load()})
 
 
 async def root(request: Request) -> Response:

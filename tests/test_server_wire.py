@@ -183,3 +183,28 @@ def test_base_url_probe_answers(http):
     # Claude Code probes HEAD / before its first request; a 404 there reads as "server down".
     assert http.head("/").status_code == 200
     assert http.get("/").json()["status"] == "ok"
+
+
+def test_a_dead_engine_process_is_a_503_not_a_hang():
+    """With the engine in its own process (the default), its death makes /health and every generation answer 503
+    in the error envelope at once, instead of waiting forever on a pipe nobody writes."""
+    import signal
+
+    import httpx
+    import psutil
+
+    from wirecheck.suites.serve import running
+
+    from .conftest import wait_until
+
+    with running() as server:
+        engine = [c for c in psutil.Process(server.proc.pid).children() if "spawn_main" in " ".join(c.cmdline())
+                  and "resource_tracker" not in " ".join(c.cmdline())]
+        assert len(engine) == 1
+        engine[0].send_signal(signal.SIGKILL)
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            # The server reaps its child when it next asks whether it lives: /health asks.
+            assert wait_until(lambda: http.get("/health").status_code == 503)
+            answer = http.post("/v1/chat/completions", json={"model": "tiny", "max_tokens": 4,
+                                                             "messages": [{"role": "user", "content": "hi"}]})
+            assert answer.status_code == 503 and answer.json()["error"]["code"] == "engine_unavailable"

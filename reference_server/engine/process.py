@@ -160,7 +160,19 @@ class RemoteEngine:
             if self._process.is_alive():
                 self._process.kill()
 
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def _check_alive(self) -> None:
+        if not self.alive:
+            from ..errors import APIError
+
+            raise APIError(503, "The engine process has exited; restart the server.", type="server_error",
+                           code="engine_unavailable")
+
     def generate(self, prompt: list[int], params: SamplingParams) -> GenerationStream:
+        self._check_alive()
         inbox: asyncio.Queue = asyncio.Queue()
         if params.max_tokens == 0:
             for item in nothing_to_generate(params, prompt):
@@ -179,6 +191,7 @@ class RemoteEngine:
             self._requests.send(("cancel", job_id))
 
     async def embed(self, inputs: list[list[int]]) -> list[list[float]]:
+        self._check_alive()
         job_id = next(self._ids)
         future = self._embeds[job_id] = asyncio.get_running_loop().create_future()
         self._requests.send(("embed", job_id, inputs))

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +23,7 @@ from .engine.process import RemoteEngine
 from .engine.worker import Engine
 from .errors import APIError, internal, speaks_anthropic
 from .keys import key_matches
+from .surfaces.audio import FORMATS, SpeechModels, create_transcription
 from .surfaces.chat import create_chat_completion
 from .surfaces.completions import create_completion
 from .surfaces.embeddings import create_embedding
@@ -156,6 +158,7 @@ def routes() -> list[Route]:
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/responses", create_response, methods=["POST"]),
         Route("/v1/responses/input_tokens", count_input_tokens, methods=["POST"]),
+        Route("/v1/audio/transcriptions", create_transcription, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
@@ -195,6 +198,7 @@ def create_app(config: ServerConfig, loaded: LoadedModel | None = None) -> Starl
     )
     app.state.config = config
     app.state.vendor = vendor
+    app.state.speech = speech_models(config, vendor)
     if vendor is None:
         app.add_middleware(BearerAuth, keys=config.api_keys)
         limits = limit_settings({}, config.rate_limit or None)
@@ -205,6 +209,15 @@ def create_app(config: ServerConfig, loaded: LoadedModel | None = None) -> Starl
         app.add_middleware(VendorLayer, vendor=vendor, max_body_bytes=config.max_body_bytes)
     app.add_middleware(AccessLog)
     return app
+
+
+def speech_models(config: ServerConfig, vendor: Vendor | None) -> SpeechModels:
+    """The ids /v1/audio/transcriptions answers for: the vendor's documented ones, else the model's own name."""
+    if vendor is None:
+        name = "tiny-whisper" if config.speech_model == "tiny-whisper" else Path(config.speech_model).name
+        return SpeechModels([name], config.speech_model, config.device)
+    formats = tuple(vendor.profile.vendor.get("transcription_formats", FORMATS))
+    return SpeechModels(list(vendor.profile.audio_models), config.speech_model, config.device, formats)
 
 
 def vendor_for(config: ServerConfig) -> Vendor | None:

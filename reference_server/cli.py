@@ -34,6 +34,13 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="cap on max_tokens a request may ask for (default: what the context window leaves)")
     p.add_argument("--max-batch-rows", type=int, default=ServerConfig.max_batch_rows,
                    help="sequences decoded together; more requests wait (default: %(default)s)")
+    p.add_argument("--speech-model", default=ServerConfig.speech_model, metavar="DIR",
+                   help="speech-to-text model for /v1/audio/transcriptions: tiny-whisper (embedded) or a local "
+                        "Whisper directory (default: %(default)s)")
+    p.add_argument("--max-audio-bytes", type=int, default=ServerConfig.max_audio_bytes,
+                   help="largest audio upload accepted; larger is a 413 (default: %(default)s)")
+    p.add_argument("--max-audio-seconds", type=float, default=ServerConfig.max_audio_seconds,
+                   help="longest audio transcribed; longer is a 400 (default: %(default)s)")
     p.add_argument("--engine", default=ServerConfig.engine, choices=["process", "thread"],
                    help="where generation runs: its own process, in parallel with HTTP, or a thread of the server "
                         "process (default: %(default)s)")
@@ -54,8 +61,28 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-pool", action="append", default=None, metavar="POOL",
                    help="a pool with no capacity (--profile hoonify), repeatable; 'none' for no dry pool "
                         "(default: the profile's, apac)")
+    p.add_argument("--allow-image-fetch", action="store_true",
+                   help="fetch http(s) image_url parts of chat requests (public addresses only, re-checked on every "
+                        "redirect); without it only data: URLs are accepted (docs/media.md)")
+    p.add_argument("--image-fetch-allow-cidr", action="append", default=[], metavar="CIDR", type=_cidr,
+                   help="with --allow-image-fetch, also fetch from this private or loopback network (e.g. an "
+                        "internal image store, 10.1.2.0/24); repeatable")
+    p.add_argument("--max-image-bytes", type=int, default=ServerConfig.max_image_bytes,
+                   help="largest image accepted, inline or fetched (default: %(default)s)")
+    p.add_argument("--image-fetch-timeout", type=float, default=ServerConfig.image_fetch_timeout_s, metavar="SECONDS",
+                   help="deadline for one image fetch, redirects included (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="(default: %(default)s)")
+
+
+def _cidr(text: str) -> str:
+    """Checked when the flags are parsed, so a typo stops the server at startup with argparse's usage line."""
+    from .media_source import parse_cidr
+
+    try:
+        return str(parse_cidr(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,10 +104,14 @@ def run(args: argparse.Namespace) -> int:
             model=args.model, served_model_name=args.served_model_name, device=args.device, dtype=args.dtype,
             api_keys=args.api_key + ServerConfig.keys_from_env(), max_body_bytes=args.max_body_bytes,
             max_messages=args.max_messages, max_tokens_limit=args.max_tokens_limit,
-            max_batch_rows=args.max_batch_rows, engine=args.engine, profile=args.profile,
+            max_batch_rows=args.max_batch_rows, engine=args.engine, speech_model=args.speech_model,
+            max_audio_bytes=args.max_audio_bytes, max_audio_seconds=args.max_audio_seconds, profile=args.profile,
             rate_limit=parse_limits(args.rate_limit),
             balance=args.balance, new_account_balance=args.new_account_balance, dry_pools=dry,
+            allow_image_fetch=args.allow_image_fetch, image_fetch_allow_cidrs=args.image_fetch_allow_cidr,
+            max_image_bytes=args.max_image_bytes, image_fetch_timeout_s=args.image_fetch_timeout,
         )
+        config.fetch_policy()  # limits and CIDRs checked now, not on the first image
         app = create_app(config)
     except ValueError as exc:
         print(f"wirecheck serve: {exc}", file=sys.stderr)

@@ -27,6 +27,10 @@ class Profile:
     claims: frozenset[str] = frozenset()
     models: tuple[str, ...] = ()
     embedding_models: tuple[str, ...] = ()
+    audio_models: tuple[str, ...] = ()  # speech-to-text models (/v1/audio/transcriptions)
+    # Chat models that take image_url parts / input_audio parts; the profile's other models are text-only.
+    vision_models: tuple[str, ...] = ()
+    audio_input_models: tuple[str, ...] = ()
     # How keys travel: "bearer", "x-api-key" (Anthropic), or both ("bearer+x-api-key": either is accepted).
     auth: str = "bearer"
     # Where the API lives under the host: "/v1" for almost everyone; "" for a vendor serving /chat/completions.
@@ -45,6 +49,12 @@ class Profile:
     def model_entries(self) -> list[dict[str, Any]]:
         """Every model the vendor documents, as a mapping with at least `id` (plain ids become {id: ...})."""
         return [entry if isinstance(entry, dict) else {"id": entry} for entry in self.raw.get("models", [])]
+
+    @property
+    def text_only_models(self) -> tuple[str, ...]:
+        """Chat models that claim neither images nor audio: they must refuse media parts."""
+        media = set(self.vision_models) | set(self.audio_input_models)
+        return tuple(m for m in self.models if m not in media)
 
     def example_key(self) -> str | None:
         """A key in the documented format, for starting an emulating server and checking it."""
@@ -70,6 +80,10 @@ def load_profile(name_or_path: str) -> Profile:
         claims=frozenset(data.get("claims", [])),
         models=models,
         embedding_models=tuple(data.get("embedding_models", [])),
+        audio_models=tuple(data.get("audio_models", [])),
+        # Listed outright, or flagged per model entry (CompactifAI's documented `supports_audio`; `vision`).
+        vision_models=tuple(data.get("vision_models") or _flagged(data, "vision")),
+        audio_input_models=tuple(data.get("audio_input_models") or _flagged(data, "supports_audio")),
         auth=data.get("auth", "bearer"),
         base_path=base_path,
         key_prefix=data.get("key_prefix"),
@@ -79,3 +93,7 @@ def load_profile(name_or_path: str) -> Profile:
         vendor=dict(data.get("vendor") or {}),
         raw=data,
     )
+
+
+def _flagged(data: dict[str, Any], flag: str) -> list[str]:
+    return [m["id"] for m in data.get("models", []) if isinstance(m, dict) and m.get(flag) is True]

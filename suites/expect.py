@@ -95,6 +95,13 @@ def expect_client_error_naming(ex: Exchange, name: str | tuple[str, ...], what: 
              f"message: {message!r}", ex.evidence())
 
 
+def client_error_problems(ex: Exchange, what: str, *, strict: bool = False) -> list[str]:
+    """What keeps `ex` from being a client error: not a 4xx, or a 4xx outside the error envelope."""
+    if not 400 <= ex.status < 500:
+        return [f"{what} got {ex.describe()}, not a 400"]
+    return [f"{what}: {p}" for p in envelope_problems(ex.status, ex.content_type, ex.body, strict=strict)]
+
+
 def error_names(body: bytes, names: tuple[str, ...]) -> bool:
     """Whether an error body (OpenAI's or Anthropic's envelope) names one of `names`: as a whole word of
     error.message (so `n` is not found inside "not") or a segment of error.param (`messages[0].x` names x)."""

@@ -21,7 +21,7 @@ from .target import Profile, Target, load_profile, normalise_base_url
 SUITES_DIR = Path(__file__).resolve().parent
 KEY_ENV = ("WIRECHECK_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 # Surfaces a profile claims or not; errors, auth and http are judged wherever they apply.
-API_SURFACES = ("chat", "completions", "embeddings", "models", "responses", "messages")
+API_SURFACES = ("chat", "completions", "embeddings", "models", "responses", "messages", "audio")
 ANTHROPIC_SURFACES = {"messages"}
 
 

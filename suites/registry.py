@@ -16,7 +16,8 @@ import pytest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses", "messages")
+SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses", "messages",
+            "audio")
 
 
 @dataclass(frozen=True)

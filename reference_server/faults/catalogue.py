@@ -33,7 +33,8 @@ from wirecheck.fixtures import FIXTURES_DIR
 from .transforms import TRANSFORMS
 
 FAULTS_DIR = FIXTURES_DIR / "faults"
-SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses", "messages")
+SURFACES = ("chat", "completions", "embeddings", "models", "errors", "auth", "http", "responses", "messages",
+            "audio")
 NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 KEYS = {"name", "surface", "description", "checks", "applies", "transform", "select", "auth", "hostile", "source",
         "profile", "strict"}

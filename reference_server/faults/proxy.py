@@ -110,7 +110,8 @@ class FaultProxy:
             except ValueError:
                 body = None
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in REQUEST_DROP}
-        req = T.Req(request.method, api_path(path) or "", headers, body, request.url.query)
+        req = T.Req(request.method, api_path(path) or "", headers, body, request.url.query,
+                    T.form_fields(raw, headers.get("content-type", "")))
         rel = api_path(path)
         active = fault if rel is not None and fault.applies(rel, req.stream) else T_NONE
         ctx = T.Context(params=dict(active.params), request=req, upstream_key=self.upstream_key)

@@ -235,12 +235,17 @@ def train(model: LlamaForCausalLM, warmup: list[Example], examples: list[Example
 # --- output -----------------------------------------------------------------------------------------------
 
 
-def save(out: Path, model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast) -> None:
+def save_half(out: Path, model: torch.nn.Module) -> None:
+    """``save_pretrained`` with float16 weights: half the bytes; config.json keeps "float32", so loaders compute
+    in float32 on these exact values."""
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    model.save_pretrained(out)  # type: ignore[operator]
     weights = out / "model.safetensors"
-    # Half the bytes; config.json keeps "float32" so loaders compute in float32 on these exact values.
     save_file({k: v.to(torch.float16) for k, v in load_file(weights).items()}, weights, metadata={"format": "pt"})
+
+
+def save(out: Path, model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast) -> None:
+    save_half(out, model)
     GenerationConfig(
         bos_token_id=model.config.bos_token_id,
         # <|im_end|> ends a chat turn; <|endoftext|> ends a plain-text document (raw completions).

@@ -105,3 +105,10 @@ SYSTEM_PROMPTS = [
     "You are tiny, a small test model.", "Be concise.", "Answer in one short sentence.",
     "You are a friendly assistant.", "Du bist ein hilfreicher Assistent.", "You are a test model. 🙂",
 ]
+
+# Spoken by the synthetic voice of "tiny-whisper" together with WORDS (tiny_speech): numbers, a few short
+# function words, and words that use the letters WORDS lacks (z, x, q, j, v).
+SPEECH_WORDS = """
+zero one two three four five six seven eight nine ten hello world yes no the and is it stop go left right
+up down please thank you a of to zebra jazz quiz zone box wax six jelly voice very queen pizza lazy
+""".split()

@@ -14,7 +14,8 @@ from .limits import LimitSettings, Limiter, settings
 # Where each API path belongs; the vendor's `surfaces` decide which of them exist.
 SURFACE_OF = {"chat/completions": "chat", "completions": "completions", "embeddings": "embeddings",
               "messages": "messages", "messages/count_tokens": "messages", "responses": "responses",
-              "responses/input_tokens": "responses", "models": "models"}
+              "responses/input_tokens": "responses", "models": "models",
+              "audio/transcriptions": "audio"}
 
 
 def surface_of(rel: str) -> str | None:

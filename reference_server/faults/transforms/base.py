@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ class Req:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     query: str = ""
+    form: dict[str, str] = field(default_factory=dict)  # a multipart body's text fields (file parts left out)
 
     @property
     def stream(self) -> bool:
@@ -148,3 +150,14 @@ def stop_strings(body: dict[str, Any]) -> list[str]:
     if isinstance(stop, list):
         return [s for s in stop if isinstance(s, str) and s]
     return []
+
+
+_FORM_PART = re.compile(rb'content-disposition: *form-data; *name="([^"]+)"\r\n\r\n(.*?)\r\n--', re.I | re.S)
+
+
+def form_fields(raw: bytes, content_type: str) -> dict[str, str]:
+    """The text fields of a multipart/form-data body (parts with a filename are files and left out): enough for
+    a fault to look at `language` or `prompt`; the body itself is forwarded untouched."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return {}
+    return {m.group(1).decode("latin-1"): m.group(2).decode("utf-8", "replace") for m in _FORM_PART.finditer(raw)}

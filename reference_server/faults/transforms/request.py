@@ -54,6 +54,19 @@ def reject_fields(req: Req, ctx: Context) -> Req | Reply:
     return req
 
 
+@transform("request.reject-form-fields")
+def reject_form_fields(req: Req, ctx: Context) -> Req | Reply:
+    """A multipart request carrying any of `fields` gets FastAPI's 422 {"detail": [...]} (what a self-hosted
+    speech server with a fixed form model answers), or with `status` 400, the OpenAI envelope."""
+    for name in ctx.params.get("fields", ()):
+        if name in req.form:
+            if int(ctx.params.get("status", 422)) == 400:
+                return bad_request(f"Unsupported parameter: '{name}'.", name, "unsupported_parameter")
+            return Reply.of_json(422, {"detail": [{"type": "extra_forbidden", "loc": ["body", name],
+                                                   "msg": "Extra inputs are not permitted"}]})
+    return req
+
+
 def _known_fields(schema_name: str) -> set[str]:
     from wirecheck.spec.loader import document
 
@@ -126,6 +139,28 @@ def reject_content_parts(req: Req, ctx: Context) -> Req | Reply:
     for msg in _messages(req):
         if isinstance(msg.get("content"), list):
             return bad_request("'content' must be a string", "messages")
+    return req
+
+
+@transform("request.fail-on-part")
+def fail_on_part(req: Req, ctx: Context) -> Req | Reply:
+    """Answer `status` (500, a crash page) to a chat request carrying a content part of one of `types`
+    (image_url, input_audio); with `details`, only parts whose `detail` is one of them. With status 400, the
+    OpenAI envelope, naming the part."""
+    kinds, details = set(ctx.params.get("types", ("image_url",))), ctx.params.get("details")
+    for i, msg in enumerate(_messages(req)):
+        parts = msg.get("content")
+        for j, part in enumerate(parts if isinstance(parts, list) else []):
+            if not isinstance(part, dict) or part.get("type") not in kinds:
+                continue
+            inner = part.get(part["type"])
+            if details is not None and (not isinstance(inner, dict) or inner.get("detail") not in details):
+                continue
+            status = int(ctx.params.get("status", 500))
+            if status == 400:
+                return bad_request(f"Content parts of type '{part['type']}' are not supported.",
+                                   f"messages[{i}].content[{j}]")
+            return Reply(status, {"content-type": "text/plain; charset=utf-8"}, b"Internal Server Error")
     return req
 
 

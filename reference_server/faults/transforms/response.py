@@ -108,3 +108,22 @@ def error_html(reply: Reply, ctx: Context) -> Reply:
             "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
     headers = {k: v for k, v in reply.headers.items() if k != "content-type"}
     return Reply(reply.status, {**headers, "content-type": "text/html"}, page.encode())
+
+
+@transform("response.transcription-format-ignored")
+def transcription_format_ignored(reply: Reply, ctx: Context) -> Reply:
+    """Every transcription answered as json {"text"} whatever response_format asked for: text/plain captions
+    and verbose_json collapse to it, and a refusal of the format becomes a 200 (a server that ignores the field)."""
+    if reply.status == 200 and reply.content_type.startswith("text/plain"):
+        return Reply.of_json(200, {"text": reply.body.decode("utf-8", "replace").strip()})
+    if reply.status == 200 and reply.content_type.startswith("application/json"):
+        return Reply.of_json(200, {"text": str(reply.json().get("text", ""))})
+    return refusal_accepted(reply, replace(ctx, params={"param": "response_format", "body": {"text": ""}}))
+
+
+@transform("response.refusal-accepted")
+def refusal_accepted(reply: Reply, ctx: Context) -> Reply:
+    """An error naming `param` becomes a 200 carrying `body`: the server accepted (and ignored) the bad value."""
+    if _is_error(reply) and error_fields(reply).get("param") == ctx.params["param"]:
+        return Reply.of_json(200, ctx.params.get("body", {}))
+    return reply

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import ServerConfig
 from .engine.loader import LoadedModel, load_model
+from .engine.media import OMNI_MODEL_ID, MediaAdapter, adapter_for
 from .engine.process import RemoteEngine
 from .engine.worker import Engine
 from .errors import APIError, internal, speaks_anthropic
@@ -30,7 +31,7 @@ from .surfaces.embeddings import create_embedding
 from .surfaces.messages import count_tokens, create_message
 from .surfaces.models import list_models, retrieve_model
 from .surfaces.responses import count_input_tokens, create_response
-from .vendors.catalogue import aliases
+from .vendors.catalogue import aliases, fingerprint
 from .vendors.layer import LimitHeaders, VendorLayer
 from .vendors.limits import settings as limit_settings
 from .vendors.profile import Options, Vendor
@@ -177,13 +178,16 @@ def create_app(config: ServerConfig, loaded: LoadedModel | None = None) -> Starl
         if loaded is None and config.engine == "process":
             # The weights live in the engine process; this one templates, validates and streams.
             lm = await run_in_threadpool(load_model, **model, weights=False)
-            engine = RemoteEngine(lm, {**model, "log_level": logging.getLogger().level},
+            media = await run_in_threadpool(adapter_for, lm.path, lm.hidden_size)
+            engine = RemoteEngine(lm, {**model, "log_level": logging.getLogger().level, "media": media},
                                   max_rows=config.max_batch_rows)
         else:
             lm = loaded or load_model(**model)
-            engine = Engine(lm, max_rows=config.max_batch_rows)
+            media = adapter_for(lm.path, lm.hidden_size)
+            adapter = MediaAdapter(media, lm.device, lm.dtype) if media else None
+            engine = Engine(lm, max_rows=config.max_batch_rows, media=adapter)
         engine.start()
-        app.state.models = {lm.id: lm} if vendor is None else aliases(vendor, lm)
+        app.state.models = served_models(vendor, lm, engine.media_kinds)
         app.state.engine = engine
         log.info("serving model %r on %s (%s), context window %d", lm.id, lm.device, lm.dtype, lm.context_window)
         try:
@@ -218,6 +222,19 @@ def speech_models(config: ServerConfig, vendor: Vendor | None) -> SpeechModels:
         return SpeechModels([name], config.speech_model, config.device)
     formats = tuple(vendor.profile.vendor.get("transcription_formats", FORMATS))
     return SpeechModels(list(vendor.profile.audio_models), config.speech_model, config.device, formats)
+
+
+def served_models(vendor: Vendor | None, lm: LoadedModel, media: frozenset[str]) -> dict[str, LoadedModel]:
+    """The ids clients may name: a vendor's documented ids; else the model's own id, plus tiny-omni (the same LM
+    that also reads images and audio) when the engine has the media adapter for it."""
+    if vendor is not None:
+        return aliases(vendor, lm, media)
+    models = {lm.id: lm}
+    if media and lm.id != OMNI_MODEL_ID:
+        models[OMNI_MODEL_ID] = lm.variant(OMNI_MODEL_ID, fingerprint(OMNI_MODEL_ID, lm.fingerprint), media)
+    elif media:
+        models[lm.id] = lm.variant(lm.id, lm.fingerprint, media)
+    return models
 
 
 def vendor_for(config: ServerConfig) -> Vendor | None:

@@ -4,17 +4,25 @@ template."""
 from __future__ import annotations
 
 import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .engine.loader import LoadedModel
+from .engine.media import Media
 from .errors import invalid
 
 _TEMPLATE_ROLE = {"developer": "system"}  # chat templates predate the developer role
+# Chat content parts that carry media, and the modality each needs the model to accept.
+MEDIA_PARTS = {"image_url": "image", "input_audio": "audio"}
 
 
-def text_of(content: Any, where: str) -> str:
-    """Flatten content parts (chat's, or Responses' input_text / output_text) at field `where` to text; a part
-    this text-only model cannot read is refused, not dropped."""
+def text_of(content: Any, where: str, markers: Mapping[int, str] | None = None) -> str:
+    """Flatten content parts (chat's, or Responses' input_text / output_text) at field `where` to text; part j
+    listed in `markers` (media) becomes its marker text; any other part this model cannot read is refused, not
+    dropped."""
     if content is None or isinstance(content, str):
         return content or ""
     texts: list[str] = []
@@ -24,21 +32,27 @@ def text_of(content: Any, where: str) -> str:
             texts.append(part.get("text") or "")
         elif kind == "refusal":
             texts.append(part.get("refusal") or "")
+        elif markers and j in markers:
+            texts.append(markers[j])
         else:
             raise invalid(f"Content parts of type '{kind}' are not supported by this model; send text parts only.",
                           param=f"{where}[{j}].type")
     return "".join(texts)
 
 
-def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def template_messages(messages: list[dict[str, Any]],
+                      markers: Mapping[tuple[int, int], str] | None = None) -> list[dict[str, Any]]:
+    """Messages as the chat template takes them; the media part at (message i, part j) in `markers` becomes
+    that marker's text."""
     out: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
         role = message["role"]
         if role == "function":
             raise invalid("The deprecated 'function' role is not supported; use tool messages with tool_call_id.",
                           param=f"messages[{i}].role")
+        mine = {j: text for (m, j), text in (markers or {}).items() if m == i}
         item: dict[str, Any] = {"role": _TEMPLATE_ROLE.get(role, role),
-                                "content": text_of(message.get("content"), f"messages[{i}].content")}
+                                "content": text_of(message.get("content"), f"messages[{i}].content", mine)}
         if message.get("tool_calls"):
             item["tool_calls"] = message["tool_calls"]
         if role == "tool":
@@ -49,17 +63,94 @@ def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def chat_prompt(lm: LoadedModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-                prefill: str = "") -> list[int]:
-    """`prefill` is text the assistant's answer starts with (Anthropic's final assistant turn)."""
-    normalised = template_messages(messages)
+def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
     try:
-        rendered = lm.tokenizer.apply_chat_template(
-            normalised, tools=tools or None, add_generation_prompt=True, tokenize=False)
+        return tokenizer.apply_chat_template(messages, tools=tools or None, add_generation_prompt=True,
+                                             tokenize=False)
     except Exception as exc:  # a template can reject a history (e.g. role order); that is the client's 400
         raise invalid(f"The messages could not be rendered with this model's chat template: {exc}",
                       param="messages") from None
+
+
+def chat_prompt(lm: LoadedModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                prefill: str = "") -> list[int]:
+    """`prefill` is text the assistant's answer starts with (Anthropic's final assistant turn)."""
+    rendered = _render(lm.tokenizer, template_messages(messages), tools)
     return lm.tokenizer.encode(rendered + prefill, add_special_tokens=False)
+
+
+# --- media in chat -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A media content part of a request: where it is and what it holds (before any bytes are fetched)."""
+
+    message: int
+    part: int
+    kind: str  # "image" | "audio"
+    body: dict[str, Any]  # the part's image_url / input_audio object
+
+    @property
+    def where(self) -> str:
+        return f"messages[{self.message}].content[{self.part}]"
+
+
+def media_refs(model_id: str, accepts: frozenset[str], messages: list[dict[str, Any]]) -> list[MediaRef]:
+    """The media parts of `messages`, in order; a part of a modality the model does not accept is a 400 naming
+    it (other unknown parts are left to `text_of`, which refuses them the same way)."""
+    refs: list[MediaRef] = []
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for j, part in enumerate(content):
+            kind = MEDIA_PARTS.get(part.get("type"))
+            if kind is None:
+                continue
+            if kind not in accepts or message.get("role") != "user":
+                lacks = f"model '{model_id}' does not accept {kind} input" if kind not in accepts else \
+                    f"{kind} input is only accepted in user messages"
+                raise invalid(f"Content parts of type '{part.get('type')}' cannot be used: {lacks}.",
+                              param=f"messages[{i}].content[{j}].type", code="unsupported_content_type")
+            refs.append(MediaRef(i, j, kind, part[part["type"]]))
+    return refs
+
+
+@dataclass
+class Prompt:
+    """Prompt token ids, and the media whose embeddings replace the placeholder runs starting at `offset`."""
+
+    ids: list[int]
+    media: list[tuple[int, Media]] = field(default_factory=list)
+
+
+def media_prompt(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                 media: Mapping[tuple[int, int], Media], placeholder: int) -> Prompt:
+    """The chat prompt with each media part as a run of `placeholder` ids (one per media token). Media parts are
+    templated as marker texts carrying a per-call nonce, so no client text can forge one, then the rendered text
+    is tokenized piece by piece between the markers."""
+    nonce = secrets.token_hex(8)
+    order = list(media)
+    markers = {key: f"<|media-{nonce}-{k}|>" for k, key in enumerate(order)}
+    rendered = _render(tokenizer, template_messages(messages, markers), tools)
+    pieces = re.split(f"<\\|media-{nonce}-(\\d+)\\|>", rendered)
+    ids: list[int] = []
+    spans: list[tuple[int, Media]] = []
+    for k, piece in enumerate(pieces):
+        if k % 2 == 0:
+            ids += tokenizer.encode(piece, add_special_tokens=False) if piece else []
+        else:
+            item = media[order[int(piece)]]
+            spans.append((len(ids), item))
+            ids += [placeholder] * item.tokens
+    return Prompt(ids, spans)
+
+
+def placeholder_id(lm: LoadedModel) -> int:
+    """The id that stands in the prompt for each media token; its own embedding is never used."""
+    pad = lm.tokenizer.pad_token_id
+    return int(pad if pad is not None else lm.eos_ids[0])
 
 
 def _unsupported_block(kind: Any, param: str) -> Exception:

@@ -410,9 +410,9 @@ def test_assistant_only_conversation_is_a_clear_400(http):
 
 def test_sdk_models_list_and_retrieve(claude):
     # The anthropic SDK reads /v1/models too, in Anthropic's shapes (it sends anthropic-version).
-    page = claude.models.list()
-    assert [m.id for m in page.data] == ["tiny"] and page.data[0].type == "model"
-    assert page.has_more is False and page.first_id == page.last_id == "tiny"
+    page = claude.models.list()  # tiny, and tiny-omni: the same LM with the media adapter
+    assert [m.id for m in page.data] == ["tiny", "tiny-omni"] and page.data[0].type == "model"
+    assert page.has_more is False and (page.first_id, page.last_id) == ("tiny", "tiny-omni")
     model = claude.models.retrieve("tiny")
     assert model.id == "tiny" and model.created_at.year >= 2024
     with pytest.raises(anthropic.NotFoundError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -28,6 +28,16 @@ class LoadedModel:
     context_window: int
     created: int
     fingerprint: str
+    accepts: frozenset[str] = frozenset()  # media chat content may carry for this id ("image", "audio"); text always
+
+    def variant(self, model_id: str, fingerprint: str, accepts: frozenset[str] | None = None) -> "LoadedModel":
+        """The same weights served under another id (a vendor alias, tiny-omni), sharing the grammar compiler."""
+        from .grammar import compiler_for  # grammar needs llguidance: imported only when variants are made
+
+        alias = replace(self, id=model_id, fingerprint=fingerprint,
+                        accepts=self.accepts if accepts is None else accepts)
+        alias._grammar_compiler = compiler_for(self)  # type: ignore[attr-defined]
+        return alias
 
     @property
     def vocab_size(self) -> int:

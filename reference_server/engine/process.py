@@ -4,7 +4,8 @@ The server process (`RemoteEngine`) keeps what is cheap and per request: templat
 checks, SSE encoding. The engine process (`engine_main`) holds the weights and runs the step loop of worker.py
 unchanged. They talk over two pipes:
 
-* requests, server -> engine: `("generate", id, prompt, params, grammar recipe)`, `("cancel", id)`,
+* requests, server -> engine: `("generate", id, prompt, params, grammar recipe, media)` (media: (offset,
+  media.Media) pairs, numpy arrays that pickle as bytes), `("cancel", id)`,
   `("embed", id, inputs)`, `("close",)`;
 * events, engine -> server: one `("step", [(id, item), ...], load)` message per engine step, carrying every
   row's new text at once (so the event loop wakes once a step, not once a token per stream), plus
@@ -38,10 +39,17 @@ START_TIMEOUT = 600.0  # seconds for the engine process to load its model
 
 
 def engine_main(requests: Connection, events: Connection, model: dict[str, Any], max_rows: int) -> None:
-    """The engine process: load the model, then serve requests until told to close (or the server is gone)."""
+    """The engine process: load the model (and the media adapter, when given one), then serve requests until told
+    to close (or the server is gone)."""
     logging.basicConfig(level=model.pop("log_level", "WARNING"))
+    adapter_dir = model.pop("media", None)
     try:
         lm = load_model(**model)
+        adapter = None
+        if adapter_dir is not None:
+            from .media import MediaAdapter
+
+            adapter = MediaAdapter(adapter_dir, lm.device, lm.dtype)
     except Exception as exc:  # noqa: BLE001 - reported to the server, which fails its startup with it
         events.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
@@ -57,10 +65,11 @@ def engine_main(requests: Connection, events: Connection, model: dict[str, Any],
             outbox.clear()
         events.send(("step", batch, engine.load()))
 
-    engine = Engine(lm, max_rows=max_rows, flush=flush)
+    engine = Engine(lm, max_rows=max_rows, flush=flush, media=adapter)
     jobs: dict[int, Job] = {}
     engine.start()
-    events.send(("ready", {"vocab": lm.vocab_size, "eos_ids": lm.eos_ids, "device": str(lm.device)}))
+    events.send(("ready", {"vocab": lm.vocab_size, "eos_ids": lm.eos_ids, "device": str(lm.device),
+                           "media": sorted(engine.media_kinds)}))
     try:
         _serve(requests, events, engine, jobs, outbox, lock)
     finally:
@@ -78,7 +87,7 @@ def _serve(requests: Connection, events: Connection, engine: Engine, jobs: dict[
             return
         kind = message[0]
         if kind == "generate":
-            _, job_id, prompt, params, recipe = message
+            _, job_id, prompt, params, recipe, media = message
             if recipe is not None:
                 method, args = recipe
                 params = replace(params, grammar=getattr(compiler_for(engine.loaded), method)(**args))
@@ -91,7 +100,7 @@ def _serve(requests: Connection, events: Connection, engine: Engine, jobs: dict[
                 with lock:
                     outbox.append((job_id, item))
 
-            job = jobs[job_id] = engine.job(prompt, params, send)
+            job = jobs[job_id] = engine.job(prompt, params, send, media)
             engine.submit(job)
         elif kind == "cancel":
             job = jobs.get(message[1])
@@ -127,6 +136,7 @@ class RemoteEngine:
         self._sent = 0  # generate requests sent since the last load snapshot
         self._process: multiprocessing.process.BaseProcess | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.media_kinds: frozenset[str] = frozenset()  # what the engine process's media adapter embeds
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked; spawn suits every device
@@ -145,6 +155,7 @@ class RemoteEngine:
             raise RuntimeError(f"the engine process failed to start: {info}")
         if info["vocab"] != self.loaded.vocab_size or tuple(info["eos_ids"]) != tuple(self.loaded.eos_ids):
             raise RuntimeError(f"the engine process loaded another model than the server's: {info}")
+        self.media_kinds = frozenset(info.get("media", ()))
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._events.fileno(), self._on_events)
 
@@ -171,7 +182,8 @@ class RemoteEngine:
             raise APIError(503, "The engine process has exited; restart the server.", type="server_error",
                            code="engine_unavailable")
 
-    def generate(self, prompt: list[int], params: SamplingParams) -> GenerationStream:
+    def generate(self, prompt: list[int], params: SamplingParams,
+                 media: list[tuple[int, Any]] | None = None) -> GenerationStream:
         self._check_alive()
         inbox: asyncio.Queue = asyncio.Queue()
         if params.max_tokens == 0:
@@ -183,7 +195,7 @@ class RemoteEngine:
         grammar = params.grammar
         recipe = grammar.recipe if grammar is not None else None
         self._sent += 1
-        self._requests.send(("generate", job_id, prompt, replace(params, grammar=None), recipe))
+        self._requests.send(("generate", job_id, prompt, replace(params, grammar=None), recipe, list(media or [])))
         return GenerationStream(len(prompt), inbox, lambda: self._cancel(job_id))
 
     def _cancel(self, job_id: int) -> None:

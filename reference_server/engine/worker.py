@@ -14,6 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,6 +24,9 @@ from .closure import BudgetGuard
 from .loader import LoadedModel, default_threads
 from .sampling import RowSampler, choose, make_row, token_logprobs
 from .types import ChoiceEvent, SamplingParams, Usage
+
+if TYPE_CHECKING:
+    from .media import Media, MediaAdapter
 
 log = logging.getLogger("wirecheck.engine")
 
@@ -45,6 +49,7 @@ class Job:
     samplers: list[RowSampler]
     send: Callable[[object], None]  # where the job's events go: the event loop's queue, or the engine's outbox
     cancelled: threading.Event = field(default_factory=threading.Event)
+    media: list[tuple[int, Media]] = field(default_factory=list)  # (offset, media) over the prompt's placeholders
 
     def deliver(self, item: object) -> None:
         try:
@@ -97,8 +102,10 @@ class Engine:
     """The engine in this process: a thread owns the model (see the module docstring). `flush`, when given, is
     called after every step, so a host process can ship all of that step's events at once (process.py)."""
 
-    def __init__(self, loaded: LoadedModel, max_rows: int = 64, flush: Callable[[], None] | None = None) -> None:
+    def __init__(self, loaded: LoadedModel, max_rows: int = 64, flush: Callable[[], None] | None = None,
+                 media: MediaAdapter | None = None) -> None:
         self.loaded = loaded
+        self.media = media  # embeds the images and audio of chat prompts, when this model has an adapter
         self.max_rows = max_rows
         self._flush = flush
         self._inbox: queue.Queue = queue.Queue()
@@ -119,25 +126,33 @@ class Engine:
         self._inbox.put(None)
         self._thread.join(timeout=10)
 
-    def generate(self, prompt: list[int], params: SamplingParams) -> GenerationStream:
+    @property
+    def media_kinds(self) -> frozenset[str]:
+        """The media this engine can put in front of its model ("image", "audio"), none without an adapter."""
+        return self.media.kinds if self.media is not None else frozenset()
+
+    def generate(self, prompt: list[int], params: SamplingParams,
+                 media: list[tuple[int, Media]] | None = None) -> GenerationStream:
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue = asyncio.Queue()
         if params.max_tokens == 0:
             for item in nothing_to_generate(params, prompt):
                 inbox.put_nowait(item)
             return GenerationStream(len(prompt), inbox, lambda: None)
-        job = self.job(prompt, params, lambda item: loop.call_soon_threadsafe(inbox.put_nowait, item))
+        job = self.job(prompt, params, lambda item: loop.call_soon_threadsafe(inbox.put_nowait, item), media)
         self.submit(job)
         return GenerationStream(len(prompt), inbox, job.cancelled.set)
 
-    def job(self, prompt: list[int], params: SamplingParams, send: Callable[[object], None]) -> Job:
-        """A job for `prompt`: its choices' outputs and samplers; its events go to `send`."""
+    def job(self, prompt: list[int], params: SamplingParams, send: Callable[[object], None],
+            media: list[tuple[int, Media]] | None = None) -> Job:
+        """A job for `prompt` (and the media over its placeholders): its choices' outputs and samplers; its events
+        go to `send`."""
         lm = self.loaded
         outputs = [ChoiceOutput(c, lm.token_bytes, frozenset(lm.eos_ids), params.max_tokens, params.stop,
                                 params.min_tokens) for c in range(params.n)]
         samplers = [make_row(params, lm.eos_ids, c, lm.vocab_size, lm.device, self._guard(params))
                     for c in range(params.n)]
-        return Job(prompt, params, outputs, samplers, send)
+        return Job(prompt, params, outputs, samplers, send, media=list(media or []))
 
     def submit(self, item: Job | EmbedJob) -> None:
         """Queue a job (or an embedding request) for the engine thread; safe from any thread."""
@@ -231,7 +246,8 @@ class Engine:
     def _prefill(self, jobs: list[Job]) -> None:
         pad = self.loaded.tokenizer.pad_token_id
         pad = pad if pad is not None else self.loaded.eos_ids[0]
-        batch, logits = Batch.prefill_many(self.loaded.model, [(j.prompt, j, j.params.n) for j in jobs], pad)
+        media = [self._media_spans(j) for j in jobs]
+        batch, logits = Batch.prefill_many(self.loaded.model, [(j.prompt, j, j.params.n) for j in jobs], pad, media)
         self._advance(batch, logits)
         if batch.rows:
             if self._batch is None:
@@ -240,6 +256,15 @@ class Engine:
                 self._batch.merge(batch)
             else:  # e.g. sliding-window caches: finish this job on its own first
                 self._run_alone(batch)
+
+    def _media_spans(self, job: Job) -> list[tuple[int, torch.Tensor]]:
+        """The job's media as (offset, vectors) spans. Embedded per job at prefill, never cached by prompt ids:
+        every image's placeholders are the same ids."""
+        if not job.media:
+            return []
+        if self.media is None:
+            raise RuntimeError("this engine has no media adapter: a prompt with media cannot be prefilled")
+        return [(offset, self.media.embed(item)) for offset, item in job.media]
 
     def _run_alone(self, batch: Batch) -> None:
         while batch.rows:

@@ -1,4 +1,10 @@
-"""POST /v1/chat/completions: JSON and SSE exactly as OpenAI sends them."""
+"""POST /v1/chat/completions: JSON and SSE exactly as OpenAI sends them.
+
+Image and audio parts reach models that accept them (`LoadedModel.accepts`): the image bytes are fetched first
+(media_source: async I/O, on the loop), then decoding, preprocessing and templating run off the loop, and the
+prompt's placeholder runs travel to the engine with the media (engine/media.py). Other models refuse such a part
+with a 400 naming it and the modality they lack.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,12 @@ from starlette.responses import JSONResponse, Response
 
 from ..engine.grammar import Grammar, compiler_for
 from ..engine.loader import LoadedModel
+from ..engine.media import Media, decode_image, decode_input_audio
 from ..engine.types import ChoiceEvent, TokenLogprob
 from ..engine.worker import GenerationStream
 from ..errors import invalid
-from ..prompts import chat_prompt
+from ..media_source import load_image
+from ..prompts import MediaRef, Prompt, chat_prompt, media_prompt, media_refs, placeholder_id
 from ..request_body import read_json, validate
 from ..tool_calls import CallStart, Content, Piece, ToolCall, ToolCallParser
 from .common import check_quantization, check_stream_options, new_id, now, resolve_model, sampling_params, vendor_fields
@@ -42,6 +50,36 @@ def prepare(lm: LoadedModel, body: dict[str, Any]) -> tuple[list[int], OutputPla
     return chat_prompt(lm, body["messages"], body.get("tools")), plan, grammar
 
 
+def prepare_media(lm: LoadedModel, body: dict[str, Any],
+                  sources: list[tuple[MediaRef, bytes | None]]) -> tuple[Prompt, OutputPlan, Grammar | None]:
+    """`prepare` for a chat with media parts: each is decoded and preprocessed (tens of milliseconds for an image
+    or a few seconds of audio), then templated as its run of placeholders."""
+    media = {(ref.message, ref.part): decode_media(ref, raw) for ref, raw in sources}
+    plan = output_plan(body)
+    grammar = output_grammar(plan, compiler_for(lm))
+    return media_prompt(lm.tokenizer, body["messages"], body.get("tools"), media, placeholder_id(lm)), plan, grammar
+
+
+def decode_media(ref: MediaRef, raw: bytes | None) -> Media:
+    """A media part as the engine takes it; a 400 naming the part's field when its content is not usable."""
+    if ref.kind == "image":
+        assert raw is not None
+        return decode_image(raw, ref.body.get("detail") or "auto", f"{ref.where}.image_url.url")
+    return decode_input_audio(ref.body.get("data", ""), ref.body.get("format", ""), f"{ref.where}.input_audio")
+
+
+async def media_sources(config: Any, refs: list[MediaRef]) -> list[tuple[MediaRef, bytes | None]]:
+    """Each media part with its image bytes (data: URL, or fetched where the operator allows); audio is inline."""
+    policy = config.fetch_policy() if any(ref.kind == "image" for ref in refs) else None
+    out: list[tuple[MediaRef, bytes | None]] = []
+    for ref in refs:
+        raw = None
+        if ref.kind == "image":
+            _, raw = await load_image(str(ref.body.get("url", "")), f"{ref.where}.image_url.url", policy)
+        out.append((ref, raw))
+    return out
+
+
 async def create_chat_completion(request: Request) -> Response:
     state = request.app.state
     body = await read_json(request, state.config.max_body_bytes)
@@ -53,10 +91,17 @@ async def create_chat_completion(request: Request) -> Response:
     _check_logprobs(body)
     check_quantization(body, lm, quantizations(lm))
     include_usage = check_stream_options(body)
-    if body.get("tools") or body.get("response_format"):  # a grammar may need compiling: milliseconds
-        prompt, plan, grammar = await run_in_threadpool(prepare, lm, body)
-    else:  # templating alone takes tens of microseconds, less than the hop to a worker thread
-        prompt, plan, grammar = prepare(lm, body)
+    refs = media_refs(lm.id, lm.accepts, body["messages"])
+    if refs:
+        sources = await media_sources(state.config, refs)
+        chat, plan, grammar = await run_in_threadpool(prepare_media, lm, body, sources)
+    else:
+        if body.get("tools") or body.get("response_format"):  # a grammar may need compiling: milliseconds
+            ids, plan, grammar = await run_in_threadpool(prepare, lm, body)
+        else:  # templating alone takes tens of microseconds, less than the hop to a worker thread
+            ids, plan, grammar = prepare(lm, body)
+        chat = Prompt(ids)
+    prompt = chat.ids
     chosen = body.get("max_completion_tokens")
     max_param = "max_completion_tokens" if chosen is not None else "max_tokens"
     if chosen is None:
@@ -65,7 +110,7 @@ async def create_chat_completion(request: Request) -> Response:
                              logprobs=bool(body.get("logprobs")), top_logprobs=int(body.get("top_logprobs") or 0),
                              prompt_param="messages", limit=state.config.max_tokens_limit)
     params = replace(params, grammar=grammar)
-    stream = state.engine.generate(prompt, params)
+    stream = state.engine.generate(prompt, params, chat.media)
     # Key order as OpenAI sends it; "object" is overwritten per frame kind.
     head = {"id": new_id("chatcmpl-"), "object": "", "created": now(), "model": lm.id,
             "system_fingerprint": lm.fingerprint, **vendor_fields(request)}

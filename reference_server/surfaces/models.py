@@ -30,7 +30,7 @@ def model_object(lm: LoadedModel) -> dict[str, Any]:
         "pools": ["local"],
         "quantizations": quantizations(lm),
         "supports_responses": True,  # CompactifAI's flag: POST /v1/responses serves this model
-        "supports_audio": False,  # CompactifAI's flag: no input_audio parts (a text-only model)
+        "supports_audio": "audio" in lm.accepts,  # CompactifAI's flag: chat takes input_audio parts
     }
 
 

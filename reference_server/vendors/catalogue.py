@@ -3,15 +3,17 @@
 Each documented id becomes an alias of the loaded model (same weights, same engine), so every surface echoes the
 id the client asked for. `context_window` is always the engine's own: advertising a vendor's 128K window for a
 model that holds far less would make well-behaved clients fail.
+
+Which media a model's chat accepts comes from the profile's `vision_models` / `audio_input_models` (a model entry's
+`vision: true`, our own marker, kept off the wire; CompactifAI's documented `supports_audio: true`, which is on it).
+An alias accepts what its profile says and the engine's media adapter can embed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from typing import Any
 
-from ..engine.grammar import compiler_for
 from ..engine.loader import LoadedModel
 from ..surfaces.models import quantizations
 from .profile import Vendor
@@ -22,13 +24,16 @@ def fingerprint(*parts: str) -> str:
     return "fp_" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:10]
 
 
-def aliases(vendor: Vendor, lm: LoadedModel) -> dict[str, LoadedModel]:
-    compiler = compiler_for(lm)  # one grammar compiler for all aliases: they share the tokenizer
+def aliases(vendor: Vendor, lm: LoadedModel, media: frozenset[str] = frozenset()) -> dict[str, LoadedModel]:
+    """Every documented id as a variant of `lm` (one grammar compiler for all: they share the tokenizer); `media`
+    is what the engine can embed."""
     out: dict[str, LoadedModel] = {}
-    for entry in vendor.profile.model_entries:
-        alias = replace(lm, id=entry["id"], fingerprint=fingerprint(entry["id"], lm.fingerprint))
-        alias._grammar_compiler = compiler  # type: ignore[attr-defined]
-        out[alias.id] = alias
+    profile = vendor.profile
+    for entry in profile.model_entries:
+        claimed = {"image"} if entry["id"] in profile.vision_models else set()
+        claimed |= {"audio"} if entry["id"] in profile.audio_input_models else set()
+        accepts = frozenset(claimed) & media
+        out[entry["id"]] = lm.variant(entry["id"], fingerprint(entry["id"], lm.fingerprint), accepts)
     return out
 
 
@@ -44,6 +49,8 @@ def model_fields(vendor: Vendor, lm: LoadedModel) -> dict[str, Any]:
     fields.update({name: available[name] for name in names if name in available})
     for flag in vendor.profile.vendor.get("model_flags", []):
         fields[flag] = bool(entry.get(flag, False))
+    if "supports_audio" in fields:  # what chat really takes here (no media adapter beside a --model of one's own)
+        fields["supports_audio"] = "audio" in lm.accepts
     return fields
 
 

@@ -28,7 +28,8 @@ class MissingExtra(ValueError):
 
 
 class ReferenceServer:
-    def __init__(self, *args: str, command: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, command: list[str] | None = None, env: dict[str, str] | None = None,
+                 cwd: Path | str | None = None) -> None:
         if command is None and (message := requirement_message("starting the reference server", "server")):
             raise MissingExtra(message + "; or pass --target URL to check a running endpoint")
         self.port = free_port()
@@ -40,7 +41,7 @@ class ReferenceServer:
         self.log = Path(name)
         self._log_file = self.log.open("wb")
         self.proc = subprocess.Popen([*base, "--port", str(self.port), *args],
-                                     stdout=self._log_file, stderr=subprocess.STDOUT, env=env)
+                                     stdout=self._log_file, stderr=subprocess.STDOUT, env=env, cwd=cwd)
 
     def wait_ready(self, timeout: float = 120.0, path: str = "/health") -> None:
         deadline = time.monotonic() + timeout

@@ -159,14 +159,18 @@ def test_transcription_unsupported_format(wire: Wire, target: Target) -> None:
 
 
 @check("audio.transcriptions.errors", surface="audio",
-       rationale="A request without a file, a file in a format OpenAI does not take and an empty file are client "
-                 "errors: a 400 in the error envelope naming `file` (openai-python's BadRequestError), never a 500 "
-                 "that the SDK retries or a 200. Each is tried whatever the others got.",
+       rationale="A request without a file, a file that holds no audio and an empty file are client errors: a 4xx "
+                 "in the error envelope (api.openai.com: 400 naming `file`; openai-python's BadRequestError), never "
+                 "a 500 that the SDK retries or a 200. Under --strict a decodable file whose name has an "
+                 "extension OpenAI does not list (speech.xyz) must be refused too, as api.openai.com does. Each is "
+                 "tried whatever the others got.",
        faults=("transcription-errors-500",))
 def test_transcription_errors(wire: Wire, target: Target) -> None:
     cases = [("a request without a file", None),
-             ("a file named speech.xyz", ("speech.xyz", tone_wav(), "application/octet-stream")),
+             ("a speech.wav holding no audio", ("speech.wav", b"these bytes are not audio " * 40, "audio/wav")),
              ("an empty speech.wav", ("speech.wav", b"", "audio/wav"))]
+    if target.strict:
+        cases.append(("a WAV file named speech.xyz (--strict)", ("speech.xyz", tone_wav(), "application/octet-stream")))
     found = []
     for what, file in cases:
         if file is None:

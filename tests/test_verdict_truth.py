@@ -27,6 +27,7 @@ from .verdict_truth.manifest import HERE, Expected, ManifestError, Run, compare,
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "reference_server" / "models" / "tiny"
 MANIFEST = HERE / "transformers-serve.yaml"
+AUDIO_MANIFEST = HERE / "transformers-serve-audio.yaml"
 SUITE_TIMEOUT = 300  # seconds; a run takes about 20 on 2 cores
 
 
@@ -83,14 +84,41 @@ def transformers_serve():
 @pytest.mark.parametrize("run", [r.name for r in load(MANIFEST).runs])
 def test_transformers_serve_fails_exactly_what_the_manifest_says(transformers_serve, run: str,
                                                                  tmp_path: Path) -> None:
-    expected = load(MANIFEST).run(run)
+    _fails_exactly(transformers_serve, MANIFEST, run, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def transformers_serve_whisper():
+    """`transformers serve` pinned to the embedded tiny-whisper, for /v1/audio/transcriptions. Started in the
+    models folder with the relative id, so that the id clients send ("tiny-whisper") is the one it is pinned to."""
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", "--host", "127.0.0.1",
+               "--device", "cpu", "--log-level", "warning", "tiny-whisper"]
+    server = ReferenceServer(command=command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=TINY.parent)
+    try:
+        server.wait_ready(timeout=180)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("run", [r.name for r in load(AUDIO_MANIFEST).runs])
+def test_transformers_serve_transcriptions_fail_exactly_what_the_manifest_says(transformers_serve_whisper, run: str,
+                                                                               tmp_path: Path) -> None:
+    for module in ("soundfile", "soxr"):  # transformers[audio]: its upload decoding (the dev extra installs them)
+        assert importlib.util.find_spec(module), f"`transformers serve` transcriptions need {module}"
+    _fails_exactly(transformers_serve_whisper, AUDIO_MANIFEST, run, tmp_path)
+
+
+def _fails_exactly(server: ReferenceServer, manifest: Path, run: str, tmp_path: Path) -> None:
+    expected = load(manifest).run(run)
     report = tmp_path / f"{run}.json"
+    args = [a.replace("{here}", str(HERE)) for a in expected.args]  # profiles shipped beside the manifests
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--pyargs", "wirecheck.suites", "-q", "-p", "no:cacheprovider",
-         "--target", transformers_serve.base_url, "--report", str(report), *expected.args],
+         "--target", server.base_url, "--report", str(report), *args],
         cwd=tmp_path, capture_output=True, text=True, timeout=SUITE_TIMEOUT)
     assert report.exists(), f"no report (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-2000:]}"
     problems = compare(expected, json.loads(report.read_text()))
-    installed, pinned = importlib.metadata.version("transformers"), load(MANIFEST).target["version"]
+    installed, pinned = importlib.metadata.version("transformers"), load(manifest).target["version"]
     changed = "" if installed == pinned else f" (transformers {installed} is installed; the manifest is for {pinned})"
     assert not problems, f"against transformers serve{changed}:\n" + "\n".join(problems)

@@ -87,8 +87,12 @@ class _Tower(nn.Module):
 class ImageEncoder(nn.Module):
     def __init__(self, cfg: OmniConfig) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, cfg.width // 2, 4, stride=4), nn.GELU(),
-                                  nn.Conv2d(cfg.width // 2, cfg.width, PATCH // 4, stride=PATCH // 4))
+        # Two overlapping stride-2 convolutions see edges and corners (a square from a circle) before the last one
+        # cuts the PATCH x PATCH tokens.
+        w = cfg.width
+        self.stem = nn.Sequential(nn.Conv2d(3, w // 2, 3, stride=2, padding=1), nn.GELU(),
+                                  nn.Conv2d(w // 2, w, 3, stride=2, padding=1), nn.GELU(),
+                                  nn.Conv2d(w, w, PATCH // 4, stride=PATCH // 4))
         self.tower = _Tower(cfg)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -74,7 +74,7 @@ def test_transcription_json(plain: Exchange, target: Target) -> None:
         fail("; ".join(problems), plain.evidence(*problems))
 
 
-def _format_problems(fmt: str, ex: Exchange) -> list[str]:
+def format_problems(fmt: str, ex: Exchange) -> list[str]:
     if ex.status != 200:
         return [f"response_format {fmt} got {ex.describe()}"]
     media = FORMATS[fmt]
@@ -139,23 +139,8 @@ def test_transcription_formats(wire: Wire, target: Target) -> None:
     found = []
     for fmt in FORMATS:
         ex = transcribe(wire, target, response_format=fmt)
-        found.append((ex, _format_problems(fmt, ex)))
+        found.append((ex, format_problems(fmt, ex)))
     expect_each(found)
-
-
-@check("audio.transcriptions.unsupported-format", surface="audio",
-       rationale="A target that answers json only (CompactifAI: 'Audio transcriptions (JSON only)'; OpenAI's "
-                 "gpt-4o-transcribe) refuses another response_format with a 4xx naming it, as OpenAI does; a 200 "
-                 "in json hands subtitle tools a JSON document as captions.",
-       faults=("compactifai-transcription-formats-ignored",))
-def test_transcription_unsupported_format(wire: Wire, target: Target) -> None:
-    if "transcription-formats" in target.profile.claims:
-        pytest.skip("not-claimed: the profile claims every response_format (audio.transcriptions.formats judges)")
-    ex = transcribe(wire, target, response_format="srt")
-    if ex.status == 200 and not _format_problems("srt", ex):
-        pytest.skip("inconclusive: the target answered srt although its profile claims json only")
-    expect_client_error_naming(ex, "response_format", "response_format srt on a json-only target",
-                               strict=target.strict)
 
 
 @check("audio.transcriptions.errors", surface="audio",

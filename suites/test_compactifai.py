@@ -1,5 +1,6 @@
 """CompactifAI's compatibility layer (seed 004): n must be 1, fields documented as Ignored are accepted and have no
-effect, /v1/responses only for models flagged supports_responses, and the model flags themselves.
+effect, /v1/responses only for models flagged supports_responses, the model flags themselves, and JSON-only
+transcriptions.
 """
 
 from __future__ import annotations
@@ -99,3 +100,20 @@ def test_model_flags(wire, target) -> None:
         bad = [f for f in flags if not isinstance(model.get(f), bool)]
         if bad:
             fail(f"model {model.get('id')!r}: {', '.join(f'{f}={model.get(f)!r}' for f in bad)} (booleans expected)")
+
+
+@check("compactifai.transcriptions-json-only", surface="audio", claims=("compactifai.transcriptions-json-only",),
+       faults=("compactifai-transcription-formats-ignored",),
+       rationale="Transcriptions are 'JSON only': json works, and another response_format (srt) must be refused "
+                 "with a 4xx naming it, as OpenAI refuses formats a model lacks (gpt-4o-transcribe); a 200 in json "
+                 "hands a subtitle tool a JSON document as its .srt file.")
+def test_transcriptions_json_only(wire, target) -> None:
+    from .test_audio import format_problems, transcribe
+
+    plain = transcribe(wire, target, response_format="json")
+    expect_object(plain, "a json transcription")
+    ex = transcribe(wire, target, response_format="srt")
+    if ex.status == 200 and not format_problems("srt", ex):
+        pytest.skip("inconclusive: the target answered srt although the document says JSON only")
+    expect_client_error_naming(ex, "response_format", "response_format srt on a JSON-only endpoint",
+                               strict=target.strict)

@@ -10,7 +10,7 @@ import importlib.util
 
 # Modules of the `server` extra, as pyproject's [project.optional-dependencies] server lists their packages.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "server": ("torch", "transformers", "tokenizers", "safetensors", "llguidance"),
+    "server": ("torch", "transformers", "tokenizers", "safetensors", "llguidance", "av", "python_multipart", "PIL"),
 }
 
 

@@ -17,6 +17,7 @@ from .plan import Plan
 from .records import NS_PER_MS, metrics, output_tokens
 from .stats import percentile, summarize, unstable_tails
 from .sweep import SLO, judge
+from .workers import worker_rows
 
 NS = 1_000_000_000
 METRICS = ("ttft_ms", "ttfo_ms", "ttfb_ms", "e2el_ms", "tpot_ms", "icl_ms", "ntpot_ms", "tokens_per_event",
@@ -237,9 +238,23 @@ def timeseries(plan: Plan, records: Sequence[dict], arrivals: Sequence[tuple[int
     return out
 
 
+def worker_warnings(rows: Sequence[dict]) -> list[str]:
+    out = []
+    for w in rows:
+        if w["status"] != "ok":
+            how = "went missing (locust's master lost its heartbeats)" if w["status"] == "missing" else \
+                "stopped without its last batch"
+            out.append(f"worker {w['worker']} {how}; its {w['requests']} records sent before then are kept")
+        if w["within_envelope"] is False:
+            out.append(f"worker {w['worker']} received {w['events_per_s']:.0f} token events/s, above the accuracy "
+                       f"envelope ({w['envelope_events_per_s']:.0f}/s per worker): add workers")
+    return out
+
+
 def analyse(plan: Plan, records: Sequence[dict], health: Sequence[dict], t0_ns: int, env: dict,
-            slos: Sequence[SLO] = ()) -> tuple[dict, list[dict]]:
-    """run.json and the time series; flags warm-up records in place."""
+            slos: Sequence[SLO] = (), workers: Sequence[dict] = ()) -> tuple[dict, list[dict]]:
+    """run.json and the time series; flags warm-up records in place. ``workers``: each process's
+    parts/worker-*.json (name, index, and for remote workers clock offset and status)."""
     mark_warmup(plan, records, t0_ns)
     arrivals = _token_arrivals(records)
     stages = [stage_summary(plan, i, records, records, arrivals, health, t0_ns, slos)
@@ -249,9 +264,11 @@ def analyse(plan: Plan, records: Sequence[dict], health: Sequence[dict], t0_ns: 
                          for s in plan.stages],
               "stage_duration_s": plan.stages[0].duration_s, "warmup_s": plan.warmup_s,
               "arrival": plan.arrival if plan.mode == "rate" else None, "workers": plan.workers,
+              "distributed": plan.distributed,
               "input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens,
               "extra_body": plan.extra_body, "reader": plan.reader, "slo": [s.text for s in slos]}
+    rows = worker_rows(workers, records, health)
     run = {"schema": "wirecheck.load/1", "config": config, "env": env, "t0_ns": t0_ns, "stages": stages,
-           "slo_search": None, "formulas": FORMULAS, "aliases": ALIASES,
-           "warnings": warnings_for(plan, stages, records)}
+           "workers": rows, "slo_search": None, "formulas": FORMULAS, "aliases": ALIASES,
+           "warnings": warnings_for(plan, stages, records) + worker_warnings(rows)}
     return run, timeseries(plan, records, arrivals, health, t0_ns)

@@ -3,6 +3,8 @@
     wirecheck load [--target URL] --profile chat-stream --users 1,8,32 --duration 30s --out DIR
     wirecheck load --profile chat-stream --rate 2,4 --arrival poisson --duration 30s --out DIR
     wirecheck load --profile chat-stream --slo 'ttft_p99_ms<=500' --max-rate 32 --duration 20s --out DIR
+    wirecheck load --master --expect-workers 3 --target URL --rate 20 --out DIR     (locust's distributed mode)
+    wirecheck load --worker --master-host HOST                                      (on each load machine)
 
 Locust runs headless in child processes (``--workers N`` forks N worker processes); this process
 plans the stages, shows progress, then pools every worker's raw records and computes the figures.
@@ -34,6 +36,10 @@ from .sweep import parse_slos
 
 DESCRIPTION = __doc__
 KEY_ENVS = ("WIRECHECK_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+# Distributed runs read these when the flag is not given (container recipes in docs/load.md).
+ENV_ROLE, ENV_MASTER_HOST, ENV_MASTER_PORT = "WIRECHECK_ROLE", "WIRECHECK_MASTER_HOST", "WIRECHECK_MASTER_PORT"
+ENV_EXPECT, ENV_BIND_HOST = "WIRECHECK_EXPECT_WORKERS", "WIRECHECK_MASTER_BIND_HOST"
+ENV_IDLE = "WIRECHECK_WORKER_IDLE_S"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -70,6 +76,34 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="prompts and Poisson arrivals (default: %(default)s)")
     p.add_argument("--out", default="load-out", help="output folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    d = p.add_argument_group("distributed (locust's master/worker mode, workers on other machines)")
+    role = d.add_mutually_exclusive_group()
+    role.add_argument("--master", action="store_true", default=None,
+                      help=f"run the plan with remote workers and write the report here (or ${ENV_ROLE}=master)")
+    role.add_argument("--worker", action="store_true", default=None,
+                      help=f"be a load generator for a --master; takes its plan from it (or ${ENV_ROLE}=worker)")
+    d.add_argument("--expect-workers", type=int, default=_env_int(ENV_EXPECT, 1),
+                   help=f"master: start once this many workers joined; open-loop rates are split among them "
+                        f"(default: ${ENV_EXPECT} or 1)")
+    d.add_argument("--master-bind-host", default=os.environ.get(ENV_BIND_HOST, "*"),
+                   help=f"master: interface to listen on (default: ${ENV_BIND_HOST} or all)")
+    d.add_argument("--master-bind-port", type=int, default=_env_int(ENV_MASTER_PORT, 5557),
+                   help=f"master: port to listen on (default: ${ENV_MASTER_PORT} or 5557)")
+    d.add_argument("--master-host", default=os.environ.get(ENV_MASTER_HOST),
+                   help=f"worker: the master's address (default: ${ENV_MASTER_HOST})")
+    d.add_argument("--master-port", type=int, default=_env_int(ENV_MASTER_PORT, 5557),
+                   help=f"worker: the master's port (default: ${ENV_MASTER_PORT} or 5557)")
+    d.add_argument("--worker-idle", type=float, default=_env_float(ENV_IDLE, 30.0),
+                   help=f"worker: after a rate-search probe, how long to wait for the next one's master "
+                        f"(default: ${ENV_IDLE} or 30 s)")
+
+
+def _env_int(name: str, default: int) -> int | str:
+    return os.environ.get(name) or default  # argparse applies type=int to a string default: bad values exit 2
+
+
+def _env_float(name: str, default: float) -> float | str:
+    return os.environ.get(name) or default
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +121,46 @@ def run_load(argv: list[str]) -> int:
     return run(parser.parse_args(argv))
 
 
+def role(args: argparse.Namespace) -> str:
+    """local, master or worker: the flags, else $WIRECHECK_ROLE."""
+    if args.master:
+        return "master"
+    if args.worker:
+        return "worker"
+    env = os.environ.get(ENV_ROLE, "").strip().lower()
+    if env and env not in ("master", "worker", "local"):
+        raise ValueError(f"${ENV_ROLE} must be master or worker, not {env!r}")
+    return env or "local"
+
+
+def check_distributed(args: argparse.Namespace, mode: str) -> None:
+    for name in ("master_bind_port", "master_port"):
+        if not 1 <= getattr(args, name) <= 65535:
+            raise ValueError(f"--{name.replace('_', '-')} must be a port, 1..65535")
+    if mode == "worker":
+        if not args.master_host:
+            raise ValueError(f"--worker needs --master-host (or ${ENV_MASTER_HOST})")
+        given = [f"--{k.replace('_', '-')}" for k in ("target", "users", "rate", "slo", "max_rate", "model", "api_key",
+                                                       "extra_body") if getattr(args, k) is not None]
+        if args.workers != 1:
+            given.append("--workers")
+        if given:
+            raise ValueError(f"a --worker takes its whole plan from the master: drop {', '.join(given)}")
+    elif mode == "master":
+        if args.expect_workers < 1:
+            raise ValueError("--expect-workers must be >= 1")
+        if args.workers != 1:
+            raise ValueError("--master runs its users on remote workers: use --expect-workers, not --workers")
+    if args.worker_idle <= 0:
+        raise ValueError("--worker-idle must be > 0")
+
+
 def _run(args: argparse.Namespace) -> int:
+    mode = role(args)
+    check_distributed(args, mode)
+    if mode == "worker":
+        from .remote_worker import run_worker
+        return run_worker(args.master_host, args.master_port, args.worker_idle, quiet=args.quiet)
     duration = parse_duration(args.duration)
     if args.workers < 1:
         raise ValueError("--workers must be >= 1")
@@ -125,7 +198,11 @@ def _run(args: argparse.Namespace) -> int:
         base = Plan(target=root.removesuffix("/v1"), profile=args.profile, model=model, stages=(Stage(duration, users=1),),
                     out_dir=str(out_dir.resolve()), arrival=args.arrival, workers=args.workers, api_key=api_key,
                     input_tokens=args.input_tokens, output_tokens=args.output_tokens, extra_body=extra,
-                    reader=args.reader, request_timeout_s=parse_duration(args.request_timeout), seed=args.seed)
+                    reader=args.reader, request_timeout_s=parse_duration(args.request_timeout), seed=args.seed,
+                    distributed=mode == "master", master_bind_host=args.master_bind_host,
+                    master_bind_port=args.master_bind_port)
+        if mode == "master":
+            base = replace(base, workers=args.expect_workers)
         warm = parse_duration(args.warmup) if args.warmup else min(0.1 * duration, 30.0)
         env = environment(root)
         if args.max_rate is not None:

@@ -6,6 +6,11 @@ Every process that runs users writes its own ``parts/requests-<pid>.jsonl`` and
 ``parts/health-<pid>.jsonl`` in the output folder; `wirecheck load` merges them afterwards, so raw
 samples from all workers are pooled and nothing is averaged.
 
+Distributed (``WIRECHECK_ROLE`` master or worker, locust ``--master`` / ``--worker``): a worker on
+another machine has no plan file and no output folder. It gets the plan from the master and sends its
+records back in batches over locust's messaging; the master writes them to the same parts files
+(load/distributed.py).
+
 Locust's defaults are wrong for streaming (research/load.md 2.5, 3.1), so:
 * :class:`StreamUser` uses ``HttpUser`` and reads with urllib3's ``read1`` (one recv, no buffering),
   stamping perf_counter_ns per read (load/timing.py), with ``Accept-Encoding: identity``;
@@ -20,7 +25,7 @@ from __future__ import annotations
 import locust  # noqa: I001  — must come first: it monkey-patches the stdlib for gevent
 from locust import FastHttpUser, HttpUser, LoadTestShape, events, task
 from locust.exception import StopUser
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 import json
 import os
@@ -30,16 +35,19 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.local
 import psutil
 
-from wirecheck.load.pacer import Pacer, arrival_offsets
-from wirecheck.load.plan import PLAN_ENV, Plan
+from wirecheck.load.distributed import Collector, WorkerLink
+from wirecheck.load.pacer import Pacer, share_offsets
+from wirecheck.load.plan import PLAN_ENV, ROLE_ENV, Plan
 from wirecheck.load.profiles import auth_headers, get_profile, request_body
 from wirecheck.load.records import body_record, failed_record, stream_record
 from wirecheck.load.timing import feed_timed, read_timed
 
-PLAN = Plan.load(os.environ[PLAN_ENV])
+ROLE = os.environ.get(ROLE_ENV, "local")  # local | master | worker (a remote worker: its plan comes by message)
+PLAN: Plan = Plan.load(os.environ[PLAN_ENV]) if ROLE != "worker" else None  # type: ignore[assignment]
 
 
 class _Wire(gevent.local.local):
@@ -67,8 +75,8 @@ def _stamp_first_send() -> None:
 
 
 _stamp_first_send()
-PROFILE = get_profile(PLAN.profile)
-HEADERS = auth_headers(PROFILE, PLAN.api_key)
+PROFILE = get_profile(PLAN.profile) if PLAN else None
+HEADERS = auth_headers(PROFILE, PLAN.api_key) if PLAN else {}
 TICK_S = 0.010  # event-loop lag probe period
 
 
@@ -87,6 +95,14 @@ class _State:
         self.requests_file: Any = None
         self.health_file: Any = None
         self.greenlets: list[gevent.Greenlet] = []
+        self.link: WorkerLink | None = None       # remote worker: the channel to the master
+        self.collector: Collector | None = None   # distributed master
+        self.master_t0: int | None = None         # remote worker: the run's start on the master's clock
+        self.share: tuple[int | None, int] = (0, 1)
+        self.ready = gevent.event.Event()
+
+    def now(self) -> int:
+        return time.perf_counter_ns() + self.epoch
 
     def next_index(self) -> int:
         self.count += 1
@@ -96,36 +112,62 @@ class _State:
         return PLAN.stage_at((t - (self.t0 or t)) / 1e9)
 
     def write(self, record: dict) -> None:
-        if self.requests_file is not None:
+        if self.link is not None:
+            self.link.records.append(record)
+        elif self.requests_file is not None:
             self.requests_file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def write_health(self, line: dict) -> None:
+        if self.link is not None:
+            self.link.health.append(line)
+        elif self.health_file is not None:
+            self.health_file.write(json.dumps(line) + "\n")
 
 
 STATE = _State()
 
 
 def _start_process(environment: Any) -> None:
-    if STATE.t0 is not None:
+    if STATE.t0 is not None or PLAN is None:
         return
-    STATE.t0 = time.perf_counter_ns()
-    STATE.epoch = time.time_ns() - time.perf_counter_ns()
-    STATE.worker = f"{socket.gethostname()}:{os.getpid()}"
     runner = environment.runner
     index = getattr(runner, "worker_index", 0) or 0
-    workers = max(1, PLAN.workers)
-    STATE.index_base = index * 10_000_000
-    parts = Path(PLAN.out_dir) / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
-    pid = os.getpid()
-    (parts / f"worker-{pid}.json").write_text(json.dumps({"worker": STATE.worker, "t0_ns": STATE.t0 + STATE.epoch,
-                                                          "index": index}))
-    STATE.requests_file = open(parts / f"requests-{pid}.jsonl", "a", buffering=1)
-    STATE.health_file = open(parts / f"health-{pid}.jsonl", "a", buffering=1)
+    if STATE.link is not None:
+        # The run starts at the master's t0, moved onto this clock: stages and schedule shares line up.
+        STATE.t0 = STATE.master_t0 - STATE.link.offset_ns() - STATE.epoch  # type: ignore[operator]
+        share, shares = STATE.share
+    else:
+        STATE.t0 = time.perf_counter_ns()
+        STATE.epoch = time.time_ns() - time.perf_counter_ns()
+        share, shares = index, max(1, PLAN.workers)
+        parts = Path(PLAN.out_dir) / "parts"
+        parts.mkdir(parents=True, exist_ok=True)
+        pid = os.getpid()
+        (parts / f"worker-{pid}.json").write_text(json.dumps({"worker": STATE.worker, "t0_ns": STATE.t0 + STATE.epoch,
+                                                              "index": index}))
+        STATE.requests_file = open(parts / f"requests-{pid}.jsonl", "a", buffering=1)
+        STATE.health_file = open(parts / f"health-{pid}.jsonl", "a", buffering=1)
+    STATE.index_base = (share if share is not None else 100 + index) * 10_000_000
     if PLAN.mode == "rate":
-        # Each worker paces its share of the rate with its own seeded schedule.
-        offsets = arrival_offsets([s.rate / workers for s in PLAN.stages], [s.duration_s for s in PLAN.stages],
-                                  PLAN.arrival, PLAN.seed * 1000 + index)
+        # Each worker paces its share of the rate; together they keep the total rate and its shape.
+        rates, durations = [s.rate for s in PLAN.stages], [s.duration_s for s in PLAN.stages]
+        offsets = share_offsets(rates, durations, PLAN.arrival, PLAN.seed, share, shares) if share is not None else []
         STATE.pacer = Pacer(offsets, STATE.t0)
     STATE.greenlets = [gevent.spawn(_lag_probe), gevent.spawn(_health_loop, environment)]
+    STATE.ready.set()
+
+
+def _install_plan(environment: Any, plan_json: str, t0_ns: int, share: int | None, shares: int) -> None:
+    """Remote worker: the plan from the master (before its spawn message, or just after for a late joiner)."""
+    global PLAN, PROFILE, HEADERS
+    if PLAN is not None:
+        return
+    PLAN = Plan.from_json(plan_json)
+    PROFILE = get_profile(PLAN.profile)
+    HEADERS = auth_headers(PROFILE, PLAN.api_key)
+    STATE.master_t0, STATE.share = t0_ns, (share, shares)
+    if environment.runner.worker_state in ("spawning", "running"):
+        _start_process(environment)
 
 
 def _lag_probe() -> None:
@@ -145,17 +187,48 @@ def _health_loop(environment: Any) -> None:
         line = {"worker": STATE.worker, "t_ns": time.perf_counter_ns() + STATE.epoch, "cpu_pct": proc.cpu_percent(None),
                 "loop_lag_ms": [round(x, 3) for x in lag], "in_flight": STATE.in_flight,
                 "users": environment.runner.user_count if environment.runner else None}
-        STATE.health_file.write(json.dumps(line) + "\n")
+        STATE.write_health(line)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    STATE.worker = f"{socket.gethostname()}:{os.getpid()}"
+    if ROLE == "master" and isinstance(environment.runner, MasterRunner):
+        STATE.collector = Collector(environment, PLAN.to_json(), PLAN.out_dir, PLAN.more_runs, STATE.now)
+    elif ROLE == "worker" and isinstance(environment.runner, WorkerRunner):
+        STATE.link = WorkerLink(environment, STATE.worker, STATE.now,
+                                lambda *a: _install_plan(environment, *a))
+        STATE.greenlets.append(gevent.spawn(_mark_ready_file))
+
+
+def _mark_ready_file() -> None:
+    """Tell the `wirecheck load --worker` wrapper this locust worker reached a master (it waits for that
+    before deciding a rate search is over)."""
+    path = os.environ.get("WIRECHECK_WORKER_READY_FILE")
+    if path:
+        Path(path).write_text("connected\n")
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
-    if not isinstance(environment.runner, MasterRunner):
+    if isinstance(environment.runner, MasterRunner):
+        if STATE.collector is not None:
+            STATE.collector.start()
+    else:
+        STATE.worker = f"{socket.gethostname()}:{os.getpid()}"
         _start_process(environment)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    if STATE.collector is not None and isinstance(environment.runner, MasterRunner):
+        STATE.collector.finish()
 
 
 @events.quitting.add_listener
 def _on_quit(environment: Any, **_: Any) -> None:
+    if STATE.link is not None:
+        STATE.link.flush(final=True)  # a no-op after the master's stop already took the last batch
     for g in STATE.greenlets:
         g.kill(block=False)
     for f in (STATE.requests_file, STATE.health_file):
@@ -165,6 +238,8 @@ def _on_quit(environment: Any, **_: Any) -> None:
 
 def _wait_for_slot() -> int | None:
     """Open loop: sleep until this user's slot; returns the scheduled perf ns (None in closed loop)."""
+    if STATE.t0 is None:
+        STATE.ready.wait()  # a remote worker's users wait for the plan from the master
     if STATE.pacer is None:
         return None
     slot = STATE.pacer.claim()
@@ -289,8 +364,11 @@ class IterLinesUser(_Common, FastHttpUser):
                                   t_send=t_send, done_ns=time.perf_counter_ns() - t_send, error=None, **common))
 
 
-# Exactly one user class is active: locust picks from those defined here unless told by name.
-if PLAN.reader == "locust-iter-lines":
+# Exactly one user class is active: locust picks from those defined here unless told by name. A remote
+# worker keeps both: the master's spawn messages name the one to run.
+if PLAN is None:
+    pass
+elif PLAN.reader == "locust-iter-lines":
     StreamUser.weight = 0  # type: ignore[attr-defined]
     StreamUser.abstract = True
 else:
@@ -301,7 +379,7 @@ class StagesShape(LoadTestShape):
     """Users per stage (steps or a linear ramp); a fixed pool of idle users for open-loop stages."""
 
     def tick(self) -> tuple[int, float] | None:
-        return PLAN.users_at(self.get_run_time())
+        return PLAN.users_at(self.get_run_time()) if PLAN else None
 
 
 __all__ = ["StreamUser", "IterLinesUser", "StagesShape", "locust"]

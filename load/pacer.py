@@ -10,6 +10,7 @@ Times are absolute (start + offset), never accumulated sleeps, so timer overshoo
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
@@ -29,12 +30,30 @@ def arrival_offsets(rates: Sequence[float], durations: Sequence[float], arrival:
     start = 0.0
     for rate, duration in zip(rates, durations):
         end = start + duration
-        t = start + (rng.expovariate(rate) if arrival == "poisson" else 0.0)
-        while t < end:
-            out.append(int(t * NS))
-            t += rng.expovariate(rate) if arrival == "poisson" else 1.0 / rate
+        if arrival == "constant":
+            # start + i/rate, not a running sum: summed float steps fall short (20 x 0.05 < 1) and add a slot
+            count = math.ceil(duration * rate - 1e-9)
+            out += [int((start + i / rate) * NS) for i in range(count)]
+        else:
+            t = start + rng.expovariate(rate)
+            while t < end:
+                out.append(int(t * NS))
+                t += rng.expovariate(rate)
         start = end
     return out
+
+
+def share_offsets(rates: Sequence[float], durations: Sequence[float], arrival: str, seed: int, index: int,
+                  shares: int) -> list[int]:
+    """Worker ``index``'s part of a schedule split over ``shares`` workers, so that together they keep the
+    total rate and its shape. Poisson: an independent seeded stream at rate/shares each (superposed
+    Poisson processes are Poisson at the summed rate). Constant: every ``shares``-th slot of the one
+    schedule, i.e. interval shares/rate phase-shifted by index/shares of it."""
+    if not 0 <= index < shares:
+        raise ValueError(f"share index {index} outside 0..{shares - 1}")
+    if arrival == "poisson":
+        return arrival_offsets([r / shares for r in rates], durations, arrival, seed * 1000 + index)
+    return arrival_offsets(rates, durations, arrival, seed)[index::shares]
 
 
 class Pacer:

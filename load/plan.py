@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 PLAN_ENV = "WIRECHECK_LOAD_PLAN"
+ROLE_ENV = "WIRECHECK_ROLE"  # set by `wirecheck load` for the locust it starts: local | master | worker
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class Plan:
     request_timeout_s: float = 120.0
     seed: int = 0
     users_for_rate: int = 0          # idle users that serve the open-loop pacer (0 = derived)
+    distributed: bool = False        # workers on other machines (locust --master); they get this plan by message
+    more_runs: bool = False          # distributed: another locust run follows (rate-search probes): workers rejoin
+    master_bind_host: str = "*"      # distributed: where the locust master listens for workers
+    master_bind_port: int = 5557
 
     @property
     def mode(self) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from . import report_sections as sec
-from .analysis import THRESHOLDS
+from .analysis import THRESHOLDS, verdict
 from .charts import esc
 
 STATS = ("count", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
@@ -156,6 +156,37 @@ def health_panel(run: dict) -> str:
     return "\n".join(out)
 
 
+def _status_badge(status: str) -> tuple[str, str]:
+    return badge({"ok": "green", "missing": "red", "lost": "red"}.get(status, "amber"), status)
+
+
+def worker_panel(run: dict) -> str:
+    """One row per load-generator process: is each one inside the accuracy envelope, and how did it end."""
+    rows = []
+    for w in run.get("workers") or []:
+        eps = w.get("events_per_s")
+        env_badge = badge("n/a" if eps is None else "green" if w.get("within_envelope") else "red",
+                          f"{fmt(eps)} / {fmt(w.get('envelope_events_per_s'))}")
+        cpu = w.get("cpu_pct_max")
+        off, unc = w.get("clock_offset_ms"), w.get("clock_uncertainty_ms")
+        clock = "same machine" if not w.get("remote") else ("—" if off is None else f"{fmt(off)} ± {fmt(unc)}")
+        rows.append([w["worker"] + (f" (probe {w['probe']})" if w.get("probe") is not None else ""),
+                     _status_badge(w.get("status", "ok")), w.get("requests"),
+                     badge("n/a" if cpu is None else verdict("cpu", cpu), f"{fmt(w.get('cpu_pct_mean'))} / {fmt(cpu)}"),
+                     env_badge, badge(verdict("loop_lag", w.get("loop_lag_p99_ms")), fmt(w.get("loop_lag_p99_ms"))),
+                     clock])
+    if not rows:
+        return ""
+    return "\n".join([
+        "<h2>Load generators</h2>",
+        '<p class="muted">One row per worker process. Token events/s against the accuracy envelope (docs/load.md); '
+        "clock offset: what was added to a remote worker's absolute times to put them on the master's clock, "
+        "± half the round trip of the exchange it came from. Missing: locust's master lost its heartbeats; its "
+        "records up to then are kept.</p>",
+        table(["worker", "status", "requests", "CPU % mean / max", "token events/s / envelope", "loop lag p99 ms",
+               "clock offset ms"], rows, left=2)])
+
+
 def stage_tables(run: dict) -> str:
     stages = run.get("stages", [])
     over = []
@@ -226,7 +257,7 @@ def render_report(run: dict, requests: list[dict], timeseries: list[dict], healt
         return '<div class="grid">' + "\n".join(charts) + "</div>"
 
     body = [
-        header(run), headline(run), health_panel(run),
+        header(run), headline(run), health_panel(run), worker_panel(run),
         "<h2>Latency vs load</h2>", grid(sec.latency_vs_load(run)),
         "<h2>Throughput vs load</h2>", grid(sec.throughput_vs_load(run)),
         "<h2>Distributions (measured window, ok requests)</h2>", grid(sec.cdfs(run, by_stage)),

@@ -10,18 +10,22 @@ from pathlib import Path
 
 from .analysis import analyse
 from .outputs import read_parts, write_run
-from .plan import PLAN_ENV, Plan
+from .plan import PLAN_ENV, ROLE_ENV, Plan
 from .sweep import SLO
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 GRACE_S = 30.0  # how long in-flight requests may finish after the last stage
+WORKERS_WAIT_S = 120  # distributed: how long the master waits for --expect-workers to connect
 
 
 def locust_command(plan: Plan) -> list[str]:
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", plan.target,
            "--only-summary", "--loglevel", "WARNING", "--stop-timeout", str(int(min(plan.request_timeout_s, GRACE_S))),
            "--exit-code-on-error", "0"]
-    if plan.workers > 1:
+    if plan.distributed:
+        cmd += ["--master", "--expect-workers", str(plan.workers), "--expect-workers-max-wait", str(WORKERS_WAIT_S),
+                "--master-bind-host", plan.master_bind_host, "--master-bind-port", str(plan.master_bind_port)]
+    elif plan.workers > 1:
         cmd += ["--processes", str(plan.workers)]
     return cmd
 
@@ -70,11 +74,12 @@ class Progress:
 def run_locust(plan: Plan, out_dir: Path, quiet: bool = False) -> None:
     plan_path = out_dir / "plan.json"
     plan_path.write_text(plan.to_json())
-    env = {**os.environ, PLAN_ENV: str(plan_path.resolve()), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, PLAN_ENV: str(plan_path.resolve()), "PYTHONUNBUFFERED": "1",
+           ROLE_ENV: "master" if plan.distributed else "local"}
     log = (out_dir / "locust.log").open("wb")
     progress = Progress(plan, quiet)
     proc = subprocess.Popen(locust_command(plan), env=env, stdout=log, stderr=subprocess.STDOUT)
-    limit = time.monotonic() + plan.total_s + GRACE_S + 60
+    limit = time.monotonic() + plan.total_s + GRACE_S + 60 + (WORKERS_WAIT_S if plan.distributed else 0)
     try:
         while proc.poll() is None:
             progress.poll()
@@ -91,7 +96,9 @@ def run_locust(plan: Plan, out_dir: Path, quiet: bool = False) -> None:
         progress.finish()
     if proc.returncode not in (0, None):
         tail = (out_dir / "locust.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"locust exited {proc.returncode}:\n{tail}")
+        hint = (f"\n(no {plan.workers} worker(s) connected to port {plan.master_bind_port} within {WORKERS_WAIT_S} s?)"
+                if plan.distributed and "Gave up waiting for workers" in tail else "")
+        raise RuntimeError(f"locust exited {proc.returncode}:\n{tail}{hint}")
 
 
 def run_plan(plan: Plan, out_dir: Path, env: dict, slos: list[SLO], quiet: bool = False) -> dict:
@@ -102,7 +109,7 @@ def run_plan(plan: Plan, out_dir: Path, env: dict, slos: list[SLO], quiet: bool 
         tail = (out_dir / "locust.log").read_text(errors="replace")[-3000:]
         raise RuntimeError(f"locust ran no user (see {out_dir / 'locust.log'}):\n{tail}")
     t0 = min(w["t0_ns"] for w in workers)
-    run, series = analyse(plan, requests, health, t0, env, slos)
+    run, series = analyse(plan, requests, health, t0, env, slos, workers)
     write_run(out_dir, run, series, requests, health)
     write_html(out_dir)
     return run

@@ -8,6 +8,7 @@ deliver is not a rate the target sustained. The probes are then pooled into one 
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 from dataclasses import replace
@@ -25,6 +26,16 @@ def probe_passes(stage: dict) -> bool:
     return bool(stage["slo"]) and all(stage["slo"].values()) and stage["health"]["verdicts"]["schedule_lag"] != "red"
 
 
+def last_probe(search: RateSearch, rate: float) -> bool:
+    """Whether the search ends after probing ``rate`` whatever its outcome (remote workers are told whether
+    another run follows; when it depends on the outcome they are told one does, and wait for it a while)."""
+    def ends(passed: bool) -> bool:
+        s = copy.deepcopy(search)
+        s.record(rate, passed)
+        return s.next_rate() is None
+    return ends(True) and ends(False)
+
+
 def rate_search(base: Plan, duration: float, warmup: float, slos: list[SLO], env: dict, *, start: float,
                 max_rate: float, steps: int, quiet: bool = False) -> dict:
     out_dir = Path(base.out_dir)
@@ -33,7 +44,8 @@ def rate_search(base: Plan, duration: float, warmup: float, slos: list[SLO], env
     while (rate := search.next_rate()) is not None:
         probe_dir = out_dir / "probes" / f"{len(probes):02d}"
         probe_dir.mkdir(parents=True, exist_ok=True)
-        plan = replace(base, stages=(Stage(duration, rate=rate),), warmup_s=warmup, out_dir=str(probe_dir.resolve()))
+        plan = replace(base, stages=(Stage(duration, rate=rate),), warmup_s=warmup, out_dir=str(probe_dir.resolve()),
+                       more_runs=base.distributed and not last_probe(search, rate))
         run = run_plan(plan, probe_dir, env, slos, quiet=quiet)
         passed = probe_passes(run["stages"][0])
         search.record(rate, passed)
@@ -62,6 +74,7 @@ def pool(out_dir: Path, probes: list[tuple[Path, dict]], search: RateSearch, slo
     run = {**first, "config": config, "stages": stages,
            "slo_search": {"slo": [s.text for s in slos], "best_rate": search.best,
                           "probes": [{"rate": r, "pass": ok} for r, ok in search.probes]},
+           "workers": [{**w, "probe": i} for i, (_, p) in enumerate(probes) for w in p.get("workers", [])],
            "warnings": [w for _, p in probes for w in p["warnings"]]}
     if search.best is None:
         run["warnings"].insert(0, f"no probed rate met {', '.join(s.text for s in slos)}")

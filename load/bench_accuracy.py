@@ -1,6 +1,12 @@
 """How accurate is `wirecheck load`, and up to what load? Measured against a synthetic server's own send stamps.
 
     python -m wirecheck.load.bench_accuracy [--quick] [--out accuracy-out] [--users 1,4,16,32,64,128] [--duration 10]
+        [--distributed N]
+
+With ``--distributed N`` every sweep level runs twice in the same invocation: once as usual (one locust
+process) and once as a distributed run, ``wirecheck load --master`` with N ``wirecheck load --worker``
+processes (locust's master/worker mode, every sample sent to the master over locust's messages), and the
+distributed errors are printed as ratios against the single-process ones.
 
 Ground truth is load/synthetic_server.py: every token event is written on an absolute schedule and stamped
 with perf_counter_ns right after its write call. Each requests.jsonl record (joined by ``x-request-id``)
@@ -71,6 +77,7 @@ class Level:
     users: int
     reader: str = "exact"
     mode: str = "normal"  # the synthetic server's mode for these requests
+    distributed: int = 0  # remote-mode workers (wirecheck load --master / --worker); 0 = one local process
 
     @property
     def control(self) -> bool:
@@ -181,11 +188,26 @@ def run_level(url: str, level: Level, out: Path, duration_s: float, warmup_s: fl
     argv = ["--target", url, "--profile", "chat-stream", "--users", str(level.users), "--duration",
             f"{duration_s}s", "--warmup", f"{warmup_s}s", "--out", str(out), "--model", "synthetic",
             "--output-tokens", str(tokens), "--extra-body", json.dumps(extra), "--reader", level.reader, "--quiet"]
+    workers: list[subprocess.Popen] = []
+    if level.distributed:
+        port = _free_port()
+        argv += ["--master", "--expect-workers", str(level.distributed), "--master-bind-host", "127.0.0.1",
+                 "--master-bind-port", str(port)]
+        workers = [subprocess.Popen([sys.executable, "-m", "wirecheck", "load", "--quiet", "--worker", "--master-host",
+                                     "127.0.0.1", "--master-port", str(port)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL) for _ in range(level.distributed)]
     loadavg = os.getloadavg()[0]
     epoch = time.time_ns() - time.perf_counter_ns()  # the worker's epoch offset, to within microseconds
     log = io.StringIO()
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):  # its summary is not ours
-        rc = run_load(argv)
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):  # its summary is not ours
+            rc = run_load(argv)
+    finally:
+        for w in workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                w.kill()
     if rc not in (0, 1):
         raise RuntimeError(f"wirecheck load exited {rc} at level {level.name}:\n{log.getvalue()[-3000:]}")
     records = [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines() if line.strip()]
@@ -193,14 +215,48 @@ def run_level(url: str, level: Level, out: Path, duration_s: float, warmup_s: fl
     run = json.loads((out / "run.json").read_text())
     pairs = join(records, timings, epoch, warmup_s)
     stage = run["stages"][0] if run.get("stages") else {}
-    return {"level": level.name, "kind": "control" if level.control else "sweep", "users": level.users,
+    eps = events_per_s(records, warmup_s)
+    return {"level": level.name, "kind": "control" if level.control else "distributed" if level.distributed else "sweep",
+            "users": level.users, "workers": level.distributed or 1,
             "reader": level.reader, "mode": level.mode, "control": level.control, "loadavg_1m": loadavg,
             "requests": len(records),
             "failed": sum(1 for r in records if not r.get("ok") and not str(r.get("error")).startswith("cancelled")),
-            "events_per_s_per_worker": events_per_s(records, warmup_s),
+            "events_per_s_per_worker": eps / (level.distributed or 1) if eps else eps,
+            "clock": [{"worker": w["worker"], "offset_ms": w.get("clock_offset_ms"),
+                       "uncertainty_ms": w.get("clock_uncertainty_ms"), "status": w.get("status")}
+                      for w in run.get("workers", [])] if level.distributed else None,
             "client_cpu_pct_max": (stage.get("health") or {}).get("cpu_pct_max"),
             "generator_verdicts": (stage.get("health") or {}).get("verdicts"),
             **errors(pairs, tokens), **paths(pairs, epoch)}
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def distributed_ratios(rows: Sequence[dict]) -> list[dict]:
+    """Each distributed level's errors against the single-process level of the same users, same invocation."""
+    single = {r["users"]: r for r in rows if r["kind"] == "sweep"}
+    out = []
+    for d in (r for r in rows if r["kind"] == "distributed"):
+        s = single.get(d["users"])
+        if s is None:
+            continue
+
+        def ratio(metric: str, stat: str) -> float | None:
+            a, b = d[metric][stat], s[metric][stat]
+            return a / b if a is not None and b else None
+        out.append({"users": d["users"], "workers": d["workers"], "passes": passes(d), "single_passes": passes(s),
+                    "ttft_err_p50_ms": [s["ttft_err_ms"]["abs_p50"], d["ttft_err_ms"]["abs_p50"]],
+                    "gap_err_p50_ms": [s["gap_err_ms"]["abs_p50"], d["gap_err_ms"]["abs_p50"]],
+                    "ttft_err_p99_ms": [s["ttft_err_ms"]["abs_p99"], d["ttft_err_ms"]["abs_p99"]],
+                    "ratio_ttft_p50": ratio("ttft_err_ms", "abs_p50"), "ratio_gap_p50": ratio("gap_err_ms", "abs_p50"),
+                    "ratio_ttft_p99": ratio("ttft_err_ms", "abs_p99"), "ratio_gap_p99": ratio("gap_err_ms", "abs_p99"),
+                    "token_mismatches": d["token_mismatches"], "joined": [s["joined"], d["joined"]]})
+    return out
 
 
 def join(records: Sequence[dict], timings: dict[str, dict], epoch_ns: int, warmup_s: float) -> list[tuple[dict, dict]]:
@@ -375,6 +431,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--busy-poll", action="store_true",
                    help="the server spins instead of idling (no wake-up latency in the ground truth); wants a "
                         "machine with CPUs to spare: on a shared 2-vCPU VM it made no difference or worse")
+    p.add_argument("--distributed", type=int, default=0, metavar="N",
+                   help="also run each sweep level as `wirecheck load --master` + N `--worker` processes and print "
+                        "its errors as ratios against the single-process run")
     p.add_argument("--out", default="accuracy-out", help="folder for accuracy.json and each level's run")
     return p.parse_args(argv)
 
@@ -385,7 +444,12 @@ def main(argv: list[str] | None = None) -> int:
     duration = args.duration or (5.0 if args.quick else 10.0)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     floor_s = args.floor_seconds if args.floor_seconds is not None else min(duration, 3.0)
+    if args.distributed < 0:
+        print("--distributed must be >= 0", file=sys.stderr)
+        return 2
     levels = [Level(f"{u} users", u) for u in users]
+    if args.distributed:
+        levels += [Level(f"{u} users, {args.distributed} remote wkrs", u, distributed=args.distributed) for u in users]
     if not args.no_controls:
         levels += [Level(f"{args.control_users} users buffer-16K", args.control_users, mode="buffer"),
                    Level(f"{args.control_users} users iter_lines", args.control_users, reader="locust-iter-lines")]
@@ -418,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, own)
     result["levels"] = rows
     result["envelope"] = envelope(rows)
+    result["distributed"] = distributed_ratios(rows) if args.distributed else None
     (out / "accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
     env = result["env"]
     print(f"\naccuracy of `wirecheck load` (1 worker) vs synthetic server (TTFT {args.ttft_ms:g} ms, ITL "
@@ -432,6 +497,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nenvelope: {_f(e['events_per_s_per_worker'], '.0f')} token events/s per worker ({e['criteria']}); "
           f"with the full targets: {_f(e['full_targets_events_per_s_per_worker'], '.0f')}")
     print(f"wrote {out / 'accuracy.json'}")
+    if result["distributed"]:
+        print(f"\ndistributed (1 master + {args.distributed} worker processes, locust --master/--worker) vs one "
+              "process, same invocation: median/p99 |error| in ms, distributed/single ratio")
+        print(f"{'users':>6}{'TTFT p50 1p -> dist':>22}{'ratio':>7}{'gap p50 1p -> dist':>22}{'ratio':>7}"
+              f"{'TTFT p99 ratio':>15}{'gap p99 ratio':>14}  within envelope")
+        for d in result["distributed"]:
+            t, g = d["ttft_err_p50_ms"], d["gap_err_p50_ms"]
+            print(f"{d['users']:>6}{_f(t[0]) + ' -> ' + _f(t[1]):>22}{_f(d['ratio_ttft_p50']):>7}"
+                  f"{_f(g[0], '.3f') + ' -> ' + _f(g[1], '.3f'):>22}{_f(d['ratio_gap_p50']):>7}"
+                  f"{_f(d['ratio_ttft_p99']):>15}{_f(d['ratio_gap_p99']):>14}  "
+                  f"{'yes' if d['passes'] else 'NO'} (single: {'yes' if d['single_passes'] else 'no'})")
     unexpected = [r["level"] for r in rows if r["control"] and passes(r)]
     if unexpected:
         print(f"UNEXPECTED: negative controls passed: {', '.join(unexpected)} (the bench could not have gone red)")

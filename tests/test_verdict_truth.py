@@ -54,6 +54,13 @@ def _report(**results: str) -> dict:
                        for cid, result in results.items()]}
 
 
+def test_an_intermittent_failure_may_pass_but_is_still_classified() -> None:
+    flaky = Expected("completions.stream.stable-id", "created changes across a second", "OpenAI keeps it", True)
+    run = Run("openai", (), {flaky.check_id: flaky})
+    assert compare(run, _report(**{flaky.check_id: "pass"})) == []
+    assert compare(run, _report(**{flaky.check_id: "fail"})) == []
+
+
 def test_compare_names_new_and_lost_failures() -> None:
     run = Run("openai", (), {"chat.n.choices": Expected("chat.n.choices", "n=2 gave one choice", "OpenAI gives n")})
     assert compare(run, _report(**{"chat.n.choices": "fail", "chat.stream.done-sentinel": "pass"})) == []

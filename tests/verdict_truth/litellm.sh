@@ -14,7 +14,7 @@
 #   WIRECHECK_VENV  the project's venv, which runs `wirecheck serve` and the suites (default .venv)
 #   PYTHON          interpreter that creates LITELLM_VENV (default python3)
 #
-# Exit status: 0 when both suite runs fail exactly the checks the manifest expects, 1 when they differ (each
+# Exit status: 0 when every suite run fails exactly the checks the manifest expects, 1 when they differ (each
 # difference printed: a new failure to classify, or an expected one that no longer fails), other non-zero when
 # something could not be started or a run broke before writing its report.
 set -euo pipefail
@@ -37,11 +37,11 @@ litellm_version=$("$litellm_venv/bin/python" -c 'import importlib.metadata as m;
 [[ $litellm_version == 1.108.* ]] || { say "LITELLM_VENV has litellm $litellm_version, not 1.108.*"; exit 1; }
 
 mkdir -p "$out"
-rm -f "$out"/openai.json "$out"/anthropic.json
+rm -f "$out"/openai.json "$out"/anthropic.json "$out"/media.json
 # Scratch space outside the checkout for pytest's and hypothesis' caches and LiteLLM's working directory.
 work=$(mktemp -d "${TMPDIR:-/tmp}/verdict-truth-litellm.XXXXXX")
 
-pids=()       # the two servers
+pids=()       # the two servers (wirecheck serve, LiteLLM)
 suite_pid=    # the suite run in progress, if any
 cleanup() {
     local status=$?
@@ -99,6 +99,20 @@ model_list:
       model: openai/tiny
       api_base: http://127.0.0.1:$serve_port/v1
       api_key: unused   # wirecheck serve runs without auth, but LiteLLM's openai provider refuses to call without a key
+  # The media run: chat with image_url / input_audio parts, and transcriptions (LiteLLM routes
+  # /v1/audio/transcriptions to deployments whose mode is audio_transcription).
+  - model_name: tiny-omni
+    litellm_params:
+      model: openai/tiny-omni
+      api_base: http://127.0.0.1:$serve_port/v1
+      api_key: unused
+  - model_name: tiny-whisper
+    litellm_params:
+      model: openai/tiny-whisper
+      api_base: http://127.0.0.1:$serve_port/v1
+      api_key: unused
+    model_info:
+      mode: audio_transcription
   # A separate embeddings deployment, as gateways usually expose one; same upstream model.
   - model_name: tiny-embed
     litellm_params:
@@ -162,13 +176,14 @@ run() {
 # listed model, the anthropic one claude-haiku-4-5.
 manifest=tests/verdict_truth/litellm.yaml
 verdict=0
-for name in openai anthropic; do
+for name in openai anthropic media; do
+    # {here}: profiles shipped beside the manifest (the runs start in a scratch folder).
     mapfile -t args < <("$wc_bin/python" -c 'import sys
-from tests.verdict_truth.manifest import load
-print("\n".join(load(sys.argv[1]).run(sys.argv[2]).args))' "$manifest" "$name")
+from tests.verdict_truth.manifest import HERE, load
+print("\n".join(a.replace("{here}", str(HERE)) for a in load(sys.argv[1]).run(sys.argv[2]).args))' "$manifest" "$name")
     run "$name" "${args[@]}"
     "$wc_bin/python" -m tests.verdict_truth "$manifest" "$name" "$out/$name.json" || verdict=1
 done
 
-say "reports: $out/openai.json $out/anthropic.json"
+say "reports: $out/openai.json $out/anthropic.json $out/media.json"
 exit "$verdict"

@@ -10,6 +10,8 @@ from starlette.requests import Request
 
 from .errors import APIError, invalid
 
+MAX_DEPTH = 100  # nesting levels of a JSON body: deep enough for any tool schema, far from recursion limits
+
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
@@ -29,8 +31,12 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         raise invalid(
             "We could not parse the JSON body of your request: " + str(exc) + ". Send a JSON object with "
             "Content-Type: application/json.") from None
+    except RecursionError:  # the parser recurses per level; thousands of levels exhaust the stack
+        raise _too_deep() from None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
+    if depth(body) > MAX_DEPTH:  # everything after this (validation, templating) recurses per level too
+        raise _too_deep()
     try:
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
@@ -62,13 +68,41 @@ def _lone(text: str) -> bool:
     return False
 
 
+def depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0, ``[]`` 1), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            level += 1
+            deepest = max(deepest, level)
+            stack.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _too_deep() -> APIError:
+    return invalid(f"The JSON body is nested more than {MAX_DEPTH} levels deep; this server accepts at most "
+                   f"{MAX_DEPTH}.", code="json_too_deep")
+
+
 def _too_large(limit: int) -> APIError:
     return APIError(413, f"Request body is larger than this server accepts ({limit} bytes).",
                     code="request_too_large")
 
 
+def check_messages_bound(body: dict[str, Any], limit: int) -> None:
+    """The server's own bound on `messages` (--max-messages), checked before anything walks them."""
+    messages = body.get("messages")
+    if isinstance(messages, list) and len(messages) > limit:
+        raise invalid(f"Too many messages: this server accepts at most {limit}.", param="messages")
+
+
 def validate(component: str, body: dict[str, Any]) -> None:
-    """400 naming the offending field when the body breaks the OpenAPI contract."""
+    """400 naming the offending field when the body breaks the OpenAPI contract. A top-level list or string
+    over its bound is refused first, before the validators walk it."""
+    bound = spec.bounds_error(component, body)
+    if bound is not None:
+        raise invalid(bound.message, param=bound.param, semantic=True)
     if spec.is_valid(component, body):
         return
     problem = spec.first_error(component, body)

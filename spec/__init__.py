@@ -10,6 +10,7 @@
 from .loader import (
     DOCUMENT_URI,
     SpecError,
+    bounds_error,
     document,
     errors,
     first_error,
@@ -22,6 +23,7 @@ from .loader import (
 __all__ = [
     "DOCUMENT_URI",
     "SpecError",
+    "bounds_error",
     "document",
     "errors",
     "first_error",

@@ -155,6 +155,45 @@ def is_valid(name: str, instance: Any) -> bool:
     return first_error(name, instance) is None
 
 
+def bounds_error(name: str, instance: Any) -> SpecError | None:
+    """The first top-level field of ``instance`` longer than the ``maxItems`` / ``maxLength`` the ``name`` schema
+    gives it (for a oneOf / anyOf of forms, the largest bound among the forms of that type, where every such form
+    has one). Costs one look per field, whatever the body's size: a server checks this before any work that grows
+    with the body (validation, templating, tokenising), so an oversized list is refused for nothing."""
+    if not isinstance(instance, dict):
+        return None
+    for key, sub in _raw_document()["components"]["schemas"][name].get("properties", {}).items():
+        value = instance.get(key)
+        if isinstance(value, list):
+            bound, unit = _largest(sub, "array", "maxItems"), "items"
+        elif isinstance(value, str):
+            bound, unit = _largest(sub, "string", "maxLength"), "characters"
+        else:
+            continue
+        if bound is not None and len(value) > bound:
+            return SpecError(key, f"Invalid '{key}': at most {bound} {unit} are accepted, got {len(value)}.",
+                             kind="value")
+    return None
+
+
+def _largest(sub: dict[str, Any], kind: str, keyword: str) -> int | None:
+    """The bound `keyword` puts on values of JSON type `kind` under schema `sub` ($refs and one level of
+    oneOf / anyOf followed); None when some form of that type is unbounded."""
+    if "$ref" in sub:
+        sub = _raw_document()["components"]["schemas"][sub["$ref"].removeprefix(_SCHEMAS_POINTER)]
+    forms = sub.get("oneOf") or sub.get("anyOf") or [sub]
+    bounds = []
+    for form in forms:
+        if "$ref" in form:
+            form = _raw_document()["components"]["schemas"][form["$ref"].removeprefix(_SCHEMAS_POINTER)]
+        types = form.get("type")
+        if kind == types or (isinstance(types, list) and kind in types):
+            if keyword not in form:
+                return None
+            bounds.append(int(form[keyword]))
+    return max(bounds) if bounds else None
+
+
 # ------------------------------------------------------------------ error reporting
 
 

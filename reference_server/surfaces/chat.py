@@ -25,7 +25,7 @@ from ..engine.worker import GenerationStream
 from ..errors import invalid
 from ..media_source import load_image
 from ..prompts import MediaRef, Prompt, chat_prompt, media_prompt, media_refs, placeholder_id
-from ..request_body import read_json, validate
+from ..request_body import check_messages_bound, read_json, validate
 from ..tool_calls import CallStart, Content, Piece, ToolCall, ToolCallParser
 from .common import check_quantization, check_stream_options, new_id, now, resolve_model, sampling_params, vendor_fields
 from .models import quantizations
@@ -83,11 +83,9 @@ async def media_sources(config: Any, refs: list[MediaRef]) -> list[tuple[MediaRe
 async def create_chat_completion(request: Request) -> Response:
     state = request.app.state
     body = await read_json(request, state.config.max_body_bytes)
+    check_messages_bound(body, state.config.max_messages)  # before validation walks every message
     validate("CreateChatCompletionRequest", body)
     lm = resolve_model(state.models, body)
-    if len(body["messages"]) > state.config.max_messages:
-        raise invalid(f"Too many messages: this server accepts at most {state.config.max_messages}.",
-                      param="messages")
     _check_logprobs(body)
     check_quantization(body, lm, quantizations(lm))
     include_usage = check_stream_options(body)

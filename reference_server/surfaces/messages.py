@@ -28,7 +28,7 @@ from ..engine.loader import LoadedModel
 from ..engine.worker import GenerationStream
 from ..errors import APIError, internal, invalid
 from ..prompts import anthropic_chat, chat_prompt
-from ..request_body import read_json, validate
+from ..request_body import check_messages_bound, read_json, validate
 from ..tool_calls import CallArguments, CallStart, Content, Piece
 from .chat import Answer
 from .common import THINKING_CAP, generate_with_thinking, new_id, resolve_model, sampling_params
@@ -135,11 +135,9 @@ def _prepare(lm: LoadedModel, body: dict[str, Any]) -> tuple[list[int], OutputPl
 async def _read(request: Request, component: str) -> tuple[dict[str, Any], LoadedModel]:
     state = request.app.state
     body = await read_json(request, state.config.max_body_bytes)
+    check_messages_bound(body, state.config.max_messages)  # before validation walks every message
     validate(component, body)
     lm = resolve_model(state.models, body)
-    if len(body["messages"]) > state.config.max_messages:
-        raise invalid(f"Too many messages: this server accepts at most {state.config.max_messages}.",
-                      param="messages")
     return body, lm
 
 

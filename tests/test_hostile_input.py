@@ -1,0 +1,59 @@
+"""Hostile input (issue 19, first step): bounds checked before any work that grows with the body, and no 500 on
+a body nested deeper than the parser's stack. Real HTTP against `wirecheck serve`; timings belong to benchmarks,
+so these tests pin the answers, and the unit tests pin that the bound is read before validation."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from wirecheck import spec
+from wirecheck.reference_server.request_body import MAX_DEPTH, depth
+
+HI = {"role": "user", "content": "hi"}
+
+
+def post(http: httpx.Client, path: str, body: bytes) -> httpx.Response:
+    return http.post(path, content=body, headers={"content-type": "application/json"})
+
+
+def test_depth_counts_levels_without_recursion() -> None:
+    assert depth(1) == 0 and depth([]) == 1 and depth({"a": [{"b": []}]}) == 4
+    deep: list = []
+    for _ in range(50_000):  # far past Python's recursion limit
+        deep = [deep]
+    assert depth(deep) == 50_001
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 10_000, 90_000])
+def test_a_body_nested_too_deep_is_a_400_not_a_500(http: httpx.Client, levels: int) -> None:
+    # Past MAX_DEPTH but within what json parses, and far past what it can parse (the session server takes
+    # 200 kB bodies): the same clear 400.
+    body = b'{"model":"tiny","messages":' + b"[" * levels + b"]" * levels + b"}"
+    r = post(http, "/v1/chat/completions", body)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "json_too_deep", r.text
+    assert http.get("/health").status_code == 200
+
+
+def test_bounds_error_reads_the_largest_bound_of_the_forms() -> None:
+    err = spec.bounds_error("CreateEmbeddingRequest", {"model": "m", "input": ["x"] * 2049})
+    assert err is not None and err.param == "input" and "2048" in err.message and "2049" in err.message
+    assert spec.bounds_error("CreateEmbeddingRequest", {"model": "m", "input": ["x"] * 2048}) is None
+    assert spec.bounds_error("CreateEmbeddingRequest", {"model": "m", "input": "text"}) is None
+    assert spec.bounds_error("CreateChatCompletionRequest", {"model": "m", "messages": [HI] * 5}) is None
+
+
+def test_too_many_embedding_inputs_are_refused_by_the_bound(http: httpx.Client) -> None:
+    r = post(http, "/v1/embeddings", json.dumps({"model": "tiny", "input": ["hi"] * 30_000}).encode())
+    error = r.json()["error"]
+    assert r.status_code == 400 and error["param"] == "input" and "at most 2048" in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_too_many_messages_are_refused_before_validation(http: httpx.Client, path: str) -> None:
+    # Every message invalid (no role): the count is what the answer names, so it was checked first.
+    body = {"model": "tiny", "max_tokens": 4, "messages": [{"content": "hi"}] * 10_000}
+    r = post(http, path, json.dumps(body).encode())
+    assert r.status_code == 400 and "Too many messages" in r.text, r.text

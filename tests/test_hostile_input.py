@@ -57,3 +57,13 @@ def test_too_many_messages_are_refused_before_validation(http: httpx.Client, pat
     body = {"model": "tiny", "max_tokens": 4, "messages": [{"content": "hi"}] * 10_000}
     r = post(http, path, json.dumps(body).encode())
     assert r.status_code == 400 and "Too many messages" in r.text, r.text
+
+
+def test_the_vendor_layer_and_the_proxy_pass_a_too_deep_body_on_as_a_400() -> None:
+    from wirecheck.suites.serve import running
+
+    body = b'{"model":"hypernova-60b","messages":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    with running("--profile", "compactifai", "--api-key", "cai-key") as server:
+        r = httpx.post(server.base_url + "/v1/chat/completions", content=body, timeout=60,
+                       headers={"content-type": "application/json", "authorization": "Bearer cai-key"})
+        assert r.status_code == 400 and "nested" in r.text, r.text

@@ -107,7 +107,7 @@ class FaultProxy:
         if raw:
             try:
                 body = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # forwarded as it came: the upstream judges it
                 body = None
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in REQUEST_DROP}
         req = T.Req(request.method, api_path(path) or "", headers, body, request.url.query,

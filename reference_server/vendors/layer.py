@@ -149,7 +149,7 @@ class VendorLayer:
             raw, whole = await _read(receive, self.max_body)
             try:
                 body = json.loads(raw) if whole else None
-            except ValueError:
+            except (ValueError, RecursionError):  # the app behind answers it: 400, json_too_deep for the latter
                 body = None
             try:
                 if isinstance(body, dict):

@@ -176,16 +176,24 @@ def bounds_error(name: str, instance: Any) -> SpecError | None:
     return None
 
 
+def _local_ref(sub: dict[str, Any]) -> dict[str, Any]:
+    """The schema a local ``$ref`` (any JSON pointer into this document, e.g. ``#/components/schemas/X/properties/y``)
+    points at; the schema itself when it has none."""
+    while "$ref" in sub:
+        node: Any = _raw_document()
+        for part in sub["$ref"].removeprefix("#/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        sub = node
+    return sub
+
+
 def _largest(sub: dict[str, Any], kind: str, keyword: str) -> int | None:
     """The bound `keyword` puts on values of JSON type `kind` under schema `sub` ($refs and one level of
     oneOf / anyOf followed); None when some form of that type is unbounded."""
-    if "$ref" in sub:
-        sub = _raw_document()["components"]["schemas"][sub["$ref"].removeprefix(_SCHEMAS_POINTER)]
+    sub = _local_ref(sub)
     forms = sub.get("oneOf") or sub.get("anyOf") or [sub]
     bounds = []
-    for form in forms:
-        if "$ref" in form:
-            form = _raw_document()["components"]["schemas"][form["$ref"].removeprefix(_SCHEMAS_POINTER)]
+    for form in map(_local_ref, forms):
         types = form.get("type")
         if kind == types or (isinstance(types, list) and kind in types):
             if keyword not in form:

@@ -29,6 +29,8 @@ from wirecheck.load.search import last_probe
 from wirecheck.load.sweep import RateSearch
 from wirecheck.load.workers import worker_rows
 
+from .synthetic import synthetic_server
+
 MS = 1_000_000
 
 
@@ -151,16 +153,8 @@ def test_conflicting_roles_exit_2():
 
 @pytest.fixture(scope="module")
 def synthetic() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "wirecheck.load.synthetic_server", "--port", "0", "--ttft-ms", "20",
-                             "--itl-ms", "4", "--tokens", "12"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on" in line, line
-        yield line.rsplit(" ", 1)[1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with synthetic_server(20, 4, 12) as url:
+        yield url
 
 
 def free_port() -> int:

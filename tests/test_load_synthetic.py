@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -16,19 +14,13 @@ import pytest
 
 from wirecheck.spec.sse import SSEReader
 
+from .synthetic import synthetic_server
+
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "wirecheck.load.synthetic_server", "--port", "0", "--ttft-ms", "30",
-                             "--itl-ms", "2", "--tokens", "16"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on" in line, line
-        yield line.rsplit(" ", 1)[1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with synthetic_server(30, 2, 16) as url:
+        yield url
 
 
 def stream(base: str, **body: object) -> tuple[httpx.Headers, list[dict | str], list[bytes]]:

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,14 +79,7 @@ def transformers_serve():
     for module in ("fastapi", "accelerate"):
         # Installed by the dev extra (.ci/run): a missing one is a broken install, never a reason to skip.
         assert importlib.util.find_spec(module), f"`transformers serve` needs {module}: pip install -e '.[server,dev]'"
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", "--host", "127.0.0.1",
-               "--device", "cpu", "--log-level", "warning", str(TINY)]
-    server = ReferenceServer(command=command, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    try:
-        server.wait_ready(timeout=180)
-        yield server
-    finally:
-        server.stop()
+    yield from _transformers_serve(str(TINY))
 
 
 @pytest.mark.parametrize("run", [r.name for r in load(MANIFEST).runs])
@@ -98,14 +92,7 @@ def test_transformers_serve_fails_exactly_what_the_manifest_says(transformers_se
 def transformers_serve_whisper():
     """`transformers serve` pinned to the embedded tiny-whisper, for /v1/audio/transcriptions. Started in the
     models folder with the relative id, so that the id clients send ("tiny-whisper") is the one it is pinned to."""
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", "--host", "127.0.0.1",
-               "--device", "cpu", "--log-level", "warning", "tiny-whisper"]
-    server = ReferenceServer(command=command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=TINY.parent)
-    try:
-        server.wait_ready(timeout=180)
-        yield server
-    finally:
-        server.stop()
+    yield from _transformers_serve("tiny-whisper", cwd=TINY.parent)
 
 
 @pytest.mark.parametrize("run", [r.name for r in load(AUDIO_MANIFEST).runs])
@@ -114,6 +101,18 @@ def test_transformers_serve_transcriptions_fail_exactly_what_the_manifest_says(t
     for module in ("soundfile", "soxr"):  # transformers[audio]: its upload decoding (the dev extra installs them)
         assert importlib.util.find_spec(module), f"`transformers serve` transcriptions need {module}"
     _fails_exactly(transformers_serve_whisper, AUDIO_MANIFEST, run, tmp_path)
+
+
+def _transformers_serve(model: str, cwd: Path | None = None) -> Iterator[ReferenceServer]:
+    """`transformers serve` pinned to `model`, on the CPU and offline, until the fixture ends."""
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", "--host", "127.0.0.1",
+               "--device", "cpu", "--log-level", "warning", model]
+    server = ReferenceServer(command=command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=cwd)
+    try:
+        server.wait_ready(timeout=180)
+        yield server
+    finally:
+        server.stop()
 
 
 def _fails_exactly(server: ReferenceServer, manifest: Path, run: str, tmp_path: Path) -> None:

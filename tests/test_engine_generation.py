@@ -118,3 +118,50 @@ def test_embeddings_unit_norm_and_padding_invariant(engine):
     assert sum(x * x for x in together[1]) == pytest.approx(1.0, abs=1e-5)
     short = shorten(together[1], 8)
     assert len(short) == 8 and sum(x * x for x in short) == pytest.approx(1.0, abs=1e-5)
+
+
+class _BrokenMatcher:
+    """A grammar matcher that fails on its third step (what a bug or a hostile schema could do)."""
+
+    def __init__(self, vocab: int) -> None:
+        self.vocab, self.steps = vocab, 0
+        self.accepting, self.stopped, self.error = False, False, ""
+
+    def mask(self, out=None):
+        import numpy as np
+
+        self.steps += 1
+        if self.steps == 3:
+            raise RuntimeError("grammar exploded")
+        return np.ones(self.vocab, dtype=np.bool_)
+
+    def consume(self, token_id: int) -> bool:
+        return True
+
+
+class _BrokenGrammar:
+    shape = None
+    recipe = None
+
+    def __init__(self, vocab: int) -> None:
+        self.vocab = vocab
+
+    def matcher(self) -> _BrokenMatcher:
+        return _BrokenMatcher(self.vocab)
+
+
+def test_a_failing_row_fails_its_request_alone(engine):
+    """One request whose decoding raises must not end the requests batched with it."""
+    good = prompt(engine, "The quick brown fox")
+    greedy = SamplingParams(max_tokens=24, temperature=0)
+    broken = SamplingParams(max_tokens=24, temperature=1.0, grammar=_BrokenGrammar(engine.loaded.vocab_size))
+    solo = run(collect(engine, good, greedy))
+
+    async def both():
+        return await asyncio.gather(collect(engine, good, greedy), collect(engine, good, broken),
+                                    return_exceptions=True)
+
+    kept, failed = run(both())
+    assert isinstance(failed, Exception) and "grammar exploded" in str(failed)
+    assert not isinstance(kept, Exception), kept
+    assert kept[0] == solo[0] and kept[1] == solo[1]

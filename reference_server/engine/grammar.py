@@ -5,7 +5,10 @@ per choice row. Each step the sampler asks the row's matcher for the allowed nex
 rest, samples, and feeds the chosen token back (`consume`). JSON is compact: no free whitespace between tokens,
 so a model cannot spend its budget on unbounded whitespace runs (separators are json.dumps' ", " and ": ").
 
-Compiled grammars are cached (LRU) by the canonical JSON of what was asked for, per tokenizer.
+Compiled grammars are cached (LRU) by the canonical JSON of what was asked for, per tokenizer, bounded both in
+count and in size: a compiled grammar takes some 30-70 times its source text in memory (17 MB for a schema of
+5,000 properties), so the cache holds at most `CACHE_SOURCE_BYTES` of grammar source, and a grammar larger than
+that is compiled for its request and not kept.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ import torch
 
 from .closure import CLOSE_SENTINEL, OPEN_SENTINEL, Shape
 from .policy import generation_schema
+from .schema_limits import schema_limit_error
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 # Exactly json.dumps' separators: what chat templates render tool calls with (so what models were trained on),
 # and no other whitespace anywhere, so output length is bounded by content, never by whitespace runs.
 JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 CACHE_SIZE = 128
+CACHE_SOURCE_BYTES = 1 << 20
 
 
 class GrammarError(ValueError):
@@ -101,6 +106,13 @@ class Grammar:
         proto = llguidance.LLMatcher(llt, grammar, log_level=0)
         if proto.is_error():
             raise GrammarError(proto.get_error())
+        # A grammar can compile and still admit nothing (a $ref cycle that never reaches a value): its first
+        # mask puts the matcher in error, and sampling from an all-banned row would fail mid-request.
+        probe = proto.deep_copy()
+        llg_np.fill_next_token_bitmask(probe, llg_np.allocate_token_bitmask(1, vocab), 0)
+        if probe.is_error():
+            raise GrammarError("the schema admits no JSON value (a $ref cycle that never reaches a type, or "
+                               "constraints that contradict each other)")
         self._proto = proto
         self.vocab = vocab
         self.source = grammar
@@ -114,12 +126,15 @@ class Grammar:
 class GrammarCompiler:
     """Compiles JSON schemas and tool-call grammars for one model, with an LRU cache."""
 
-    def __init__(self, tokenizer: Any, vocab: int, eos_ids: Sequence[int] = (), cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, tokenizer: Any, vocab: int, eos_ids: Sequence[int] = (), cache_size: int = CACHE_SIZE,
+                 cache_bytes: int = CACHE_SOURCE_BYTES) -> None:
         self.llt = ll_tokenizer(tokenizer, vocab, eos_ids)
         self._tokenizer = tokenizer
         self.vocab = vocab
         self._cache: OrderedDict[str, Grammar] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_bytes = cache_bytes
+        self.cached_bytes = 0  # grammar source held by the cache
         self._lock = threading.Lock()
 
     def _special_id(self, text: str) -> int | None:
@@ -143,17 +158,29 @@ class GrammarCompiler:
                 self._cache.move_to_end(key)
                 return hit
         grammar = Grammar(self.llt, build(), self.vocab, shape() if shape else None)
+        size = len(grammar.source) + len(key)
+        if size > self._cache_bytes:
+            return grammar
         with self._lock:
-            self._cache[key] = grammar
+            if key not in self._cache:
+                self._cache[key] = grammar
+                self.cached_bytes += size
             self._cache.move_to_end(key)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            while len(self._cache) > self._cache_size or self.cached_bytes > self._cache_bytes:
+                old_key, old = self._cache.popitem(last=False)
+                self.cached_bytes -= len(old.source) + len(old_key)
         return grammar
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def json_schema(self, schema: dict[str, Any]) -> Grammar:
         """Compact JSON valid under `schema`; GrammarError for schemas (or features) we cannot enforce."""
         if not isinstance(schema, dict):
             raise GrammarError("JSON schema must be an object")
+        too_big = schema_limit_error(schema)
+        if too_big:
+            raise GrammarError(too_big)
         key = "schema:" + canonical(schema)
         grammar = self._cached(key, lambda: _from_schema(generation_schema(schema)),
                                lambda: Shape(content=_compact(generation_schema(schema))))

@@ -12,6 +12,7 @@ caller counts the completion's tokens.
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ FORMAT_EXAMPLES = {"date-time": "2000-01-01T00:00:00Z", "date": "2000-01-01", "t
                    "ipv4": "0.0.0.0", "ipv6": "::", "hostname": "a"}
 LITERALS = {"t": "true", "f": "false", "n": "null"}
 _MAX_PIECES = 512  # a completion is built piece by piece; a schema that never closes stops here
+# Longer completions are not built (Unsupported): no sensible token budget closes them, and a schema's
+# minLength / minItems of a billion must not make the decoder allocate a billion characters.
+MAX_CHARS = 16_384
 
 
 class Unsupported(ValueError):
@@ -41,6 +45,17 @@ class Schemas:
     def __init__(self, root: dict[str, Any]) -> None:
         self.root = root
         self._minimal: dict[str, str | None] = {}
+        self._layouts: dict[int, tuple[dict[str, Any], dict[str, int], list[tuple[int, str]]]] = {}
+
+    def layout(self, opt: dict[str, Any]) -> tuple[dict[str, int], list[tuple[int, str]]]:
+        """An object option's key -> declaration index, and its required keys as (index, key) in order: kept
+        per option, so that each piece of a completion does not rescan thousands of properties."""
+        hit = self._layouts.get(id(opt))
+        if hit is None or hit[0] is not opt:  # the option is held in the entry, so its id is not reused
+            index = {key: i for i, key in enumerate(opt.get("properties") or {})}
+            required = set(opt.get("required") or [])
+            hit = self._layouts[id(opt)] = (opt, index, [(i, k) for k, i in index.items() if k in required])
+        return hit[1], hit[2]
 
     def resolve(self, node: Any) -> dict[str, Any]:
         seen = 0
@@ -124,6 +139,8 @@ class Schemas:
                 return _compact(string_example(opt))
             if kind == "array":
                 count = int(opt.get("minItems", 0))
+                if count > MAX_CHARS // 2:  # each item takes at least one character and a separator
+                    raise Unsupported(f"minItems {count}")
                 prefix = opt.get("prefixItems") or []
                 items = [self.minimal(prefix[i] if i < len(prefix) else opt.get("items", True)) for i in range(count)]
                 return "[" + ", ".join(items) + "]"
@@ -149,7 +166,13 @@ def string_example(opt: dict[str, Any]) -> str:
         if example is None:
             raise Unsupported(f"format {opt['format']}")
         return example
-    return "a" * int(opt.get("minLength", 0))
+    return "a" * _bounded_length(int(opt.get("minLength", 0)))
+
+
+def _bounded_length(n: int) -> int:
+    if n > MAX_CHARS:
+        raise Unsupported(f"a string of at least {n} characters")
+    return n
 
 
 def format_tail(opt: dict[str, Any], text: str) -> str | None:
@@ -426,10 +449,14 @@ class JsonCursor:
     def completion(self) -> str:
         """The shortest text that completes the value validly (Unsupported when it cannot be built)."""
         cursor, out = self.copy(), []
+        size = 0
         for _ in range(_MAX_PIECES):
             if cursor.done:
                 return "".join(out)
             piece = cursor._next_piece()
+            size += len(piece)
+            if size > MAX_CHARS:
+                break
             cursor.feed(piece)
             out.append(piece)
         raise Unsupported("the completion does not close")
@@ -459,11 +486,11 @@ class JsonCursor:
         if top.state == "colon":
             return ":"
         last = max((self._index(o, top.keys[-1]) for o in top.opts), default=-1) if top.keys else -1
-        pending = [(k, s) for o in top.opts[:1] for k, s in required_props(o, last) if k not in top.keys]
+        pending = self._next_required(top, last)
         if top.state == "comma":
-            return "," if pending else "}"
-        if pending:  # state key / key-needed: write the next required key
-            return lead + _compact(pending[0][0])
+            return "," if pending is not None else "}"
+        if pending is not None:  # state key / key-needed: write the next required key
+            return lead + _compact(pending)
         if top.state == "key":
             return "}"
         return lead + _compact(self._cheapest_key(top, last))  # after ", " some key must follow
@@ -482,6 +509,15 @@ class JsonCursor:
             raise Unsupported("no key may follow")
         return best[1]
 
+    def _next_required(self, top: Frame, last: int) -> str | None:
+        """The first required key of the object's first option declared after index `last` and not written."""
+        if not top.opts:
+            return None
+        _, required = self.schemas.layout(top.opts[0])
+        written = set(top.keys)
+        start = bisect.bisect_right(required, last, key=lambda entry: entry[0])
+        return next((key for _, key in required[start:] if key not in written), None)
+
     def _next_keys(self, frame: Frame) -> list[str]:
         """The declared keys that may come next: those after the last written one, up to the first required."""
         out = []
@@ -495,10 +531,8 @@ class JsonCursor:
                         break
         return out
 
-    @staticmethod
-    def _index(opt: dict[str, Any], key: str) -> int:
-        props = list(opt.get("properties") or {})
-        return props.index(key) if key in props else -1
+    def _index(self, opt: dict[str, Any], key: str) -> int:
+        return self.schemas.layout(opt)[0].get(key, -1)
 
     def _finish_string(self, top: Frame) -> str:
         if top.escape:
@@ -527,7 +561,7 @@ class JsonCursor:
                     continue
                 rest = tail + '"'
             else:
-                rest = "a" * max(0, int(opt.get("minLength", 0)) - len(text)) + '"'
+                rest = "a" * _bounded_length(max(0, int(opt.get("minLength", 0)) - len(text))) + '"'
             best = rest if best is None or len(rest) < len(best) else best
         if best is None:
             raise Unsupported("no completion for this string")

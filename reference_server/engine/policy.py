@@ -25,9 +25,9 @@ OBJECT_KEYS = 4
 NUMBER_SPAN = 999_999
 DECIMALS = 0.01  # multipleOf for unbounded non-integer numbers: at most two decimals
 
-_CHILD_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
-_CHILD_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_CHILD_ONE = ("items", "additionalProperties", "contains", "not", "if", "then", "else")
+CHILD_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
+CHILD_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+CHILD_ONE = ("items", "additionalProperties", "contains", "not", "if", "then", "else")
 
 
 def generation_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -53,13 +53,13 @@ def _types(node: dict[str, Any]) -> set[str]:
 def _tighten(node: Any) -> None:
     if not isinstance(node, dict):
         return
-    for key in _CHILD_MAPS:
+    for key in CHILD_MAPS:
         for child in (node.get(key) or {}).values():
             _tighten(child)
-    for key in _CHILD_LISTS:
+    for key in CHILD_LISTS:
         for child in node.get(key) or []:
             _tighten(child)
-    for key in _CHILD_ONE:
+    for key in CHILD_ONE:
         _tighten(node.get(key))
     if "enum" in node or "const" in node or "$ref" in node:
         return

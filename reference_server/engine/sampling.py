@@ -33,6 +33,9 @@ class RowSampler:
     bias: torch.Tensor | None = field(default=None, repr=False)
     matcher: Matcher | None = field(default=None, repr=False)  # constrained decoding (grammar.py)
     guard: BudgetGuard | None = field(default=None, repr=False)  # closes JSON within the budget (closure.py)
+    # What went wrong in this row's own work (its grammar, guard or draw): the engine fails this row's request
+    # alone, so one hostile request cannot end the streams it was batched with.
+    failure: Exception | None = None
 
     @property
     def penalised(self) -> bool:
@@ -81,9 +84,18 @@ def process_logits(logits: torch.Tensor, rows: list[RowSampler]) -> torch.Tensor
             out[i] += row.bias
         if row.generated < row.params.min_tokens and row.eos_ids:
             out[i, list(row.eos_ids)] = float("-inf")
-        if row.matcher is not None:
-            _constrain(out, i, row)
+        if row.matcher is not None and row.failure is None:
+            try:
+                _constrain(out, i, row)
+            except Exception as exc:  # noqa: BLE001 - the row fails, the batch goes on
+                _failed(row, exc, out[i])
     return out
+
+
+def _failed(row: RowSampler, exc: Exception, logits: torch.Tensor) -> None:
+    """Mark the row failed; its logits become finite so the batch's vector work stays valid."""
+    row.failure = exc
+    logits.fill_(0.0)
 
 
 def _constrain(out: torch.Tensor, i: int, row: RowSampler) -> None:
@@ -98,6 +110,8 @@ def _constrain(out: torch.Tensor, i: int, row: RowSampler) -> None:
         allowed = torch.from_numpy(matcher.mask())
         if eos:
             allowed[eos] = matcher.accepting
+        if not bool(allowed.any()):  # a dead end (a $ref cycle deep in a schema): end the row, never sample nothing
+            allowed[eos] = True
     allowed = allowed.to(out.device)
     out[i].masked_fill_(~allowed, float("-inf"))
     if not bool(torch.isfinite(out[i]).any()):  # bias or min_tokens banned every allowed token
@@ -117,7 +131,11 @@ def _draw(processed: torch.Tensor, rows: list[RowSampler], which: list[int]) -> 
         sub = _apply_top_k_top_p(sub / temps.unsqueeze(-1), top_k, top_p)
         probs = torch.softmax(sub.float(), dim=-1).cpu()
         for j, i in enumerate(sampled):
-            chosen[i] = int(torch.multinomial(probs[j], 1, generator=rows[i].generator))
+            try:
+                chosen[i] = int(torch.multinomial(probs[j], 1, generator=rows[i].generator))
+            except RuntimeError as exc:  # no finite probability left in this row
+                rows[i].failure = rows[i].failure or exc
+                chosen[i] = 0
     return chosen
 
 
@@ -141,11 +159,18 @@ def choose(logits: torch.Tensor, rows: list[RowSampler]) -> list[int]:
     """One token per row: greedy rows take the argmax; the others sample with their own generator."""
     processed = process_logits(logits, rows)
     drawn = _draw(processed, rows, list(range(len(rows))))
-    tokens = [drawn[i] if row.guard is None else _guarded(processed, rows, i, drawn[i])
-              for i, row in enumerate(rows)]
+    tokens = []
+    for i, row in enumerate(rows):
+        token = drawn[i]
+        if row.guard is not None and row.failure is None:
+            try:
+                token = _guarded(processed, rows, i, token)
+            except Exception as exc:  # noqa: BLE001 - the row fails, the batch goes on
+                row.failure = exc
+        tokens.append(token)
     for row, token in zip(rows, tokens):
         row.generated += 1
-        if row.matcher is not None and token not in row.eos_ids:
+        if row.matcher is not None and token not in row.eos_ids and row.failure is None:
             row.matcher.consume(token)
         if row.penalised:
             if row.counts is None:

@@ -283,10 +283,18 @@ class Engine:
         logprobs = token_logprobs(logits, samplers, tokens, self.loaded.token_bytes)
         events: dict[int, tuple[Job, list[ChoiceEvent]]] = {}
         keep: list[int] = []
+        failed: set[int] = set()
         for i, (row, token, lp) in enumerate(zip(batch.rows, tokens, logprobs)):
             job = row.job
             output = job.outputs[row.choice]
             if job.cancelled.is_set():
+                continue
+            failure = samplers[i].failure
+            if failure is not None:  # this request alone fails; its batch-mates go on
+                log.error("request failed in decoding: %r", failure)
+                job.cancelled.set()
+                job.deliver(_Failure(failure))
+                failed.add(id(job))
                 continue
             event = output.push(token, lp)
             row.next_token = token
@@ -294,8 +302,9 @@ class Engine:
                 events.setdefault(id(job), (job, []))[1].append(event)
             if not output.done:
                 keep.append(i)
-        for job, job_events in events.values():
-            job.deliver(job_events)
+        for key, (job, job_events) in events.items():
+            if key not in failed:
+                job.deliver(job_events)
         finished = {id(row.job): row.job for row in batch.rows}
         batch.keep(keep)
         for row in batch.rows:

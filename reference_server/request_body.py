@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from wirecheck import spec
@@ -38,7 +39,9 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if depth(body) > MAX_DEPTH:  # everything after this (validation, templating) recurses per level too
         raise _too_deep()
     try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
+        # Only a \uD800-\uDFFF escape can make a surrogate (raw UTF-8 cannot hold one): the walk is for those.
+        if _SURROGATE_ESCAPE.search(raw):
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         # A \ud800-\udfff escape without its pair parses, but is no text: tokenizers fail on it.
         raise invalid("The JSON body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair); "
@@ -60,6 +63,9 @@ def _surrogate_path(value: Any, path: str = "") -> str | None:
     return None
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
 def _lone(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -69,14 +75,16 @@ def _lone(text: str) -> bool:
 
 
 def depth(value: Any) -> int:
-    """Nesting depth of parsed JSON (a scalar is 0, ``[]`` 1), without recursion."""
-    deepest, stack = 0, [(value, 0)]
+    """Nesting depth of parsed JSON (a scalar is 0, ``[]`` 1), without recursion; only containers are stacked,
+    so a list of 50,000 strings costs one pass of isinstance checks."""
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest, stack = 1, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            level += 1
-            deepest = max(deepest, level)
-            stack.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
     return deepest
 
 

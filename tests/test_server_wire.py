@@ -208,3 +208,17 @@ def test_a_dead_engine_process_is_a_503_not_a_hang():
             answer = http.post("/v1/chat/completions", json={"model": "tiny", "max_tokens": 4,
                                                              "messages": [{"role": "user", "content": "hi"}]})
             assert answer.status_code == 503 and answer.json()["error"]["code"] == "engine_unavailable"
+
+
+def test_openai_processing_ms_on_openai_paths_only(http):
+    """api.openai.com answers with `openai-processing-ms` (its time to the response), and some clients read it
+    unconditionally (openai-php/client issue 218: "Undefined array key"); Anthropic's API does not send it."""
+    ok = http.post("/v1/chat/completions", json={"model": "tiny", "max_tokens": 2,
+                                                 "messages": [{"role": "user", "content": "hi"}]})
+    rejected = http.post("/v1/embeddings", json={"model": "tiny", "input": []})
+    for response in (ok, rejected, http.get("/v1/models")):
+        assert response.headers["openai-processing-ms"].isdigit(), response.headers
+    claude = http.post("/v1/messages", json={"model": "tiny", "max_tokens": 2,
+                                             "messages": [{"role": "user", "content": "hi"}]},
+                       headers={"anthropic-version": "2023-06-01"})
+    assert claude.status_code == 200 and "openai-processing-ms" not in claude.headers

@@ -16,6 +16,7 @@ from typing import Any
 
 from .policy import CHILD_LISTS, CHILD_MAPS, CHILD_ONE
 
+_MAPS, _LISTS, _ONES = frozenset(CHILD_MAPS), frozenset(CHILD_LISTS), frozenset(CHILD_ONE)
 MAX_PROPERTIES = 5_000
 MAX_ENUM_VALUES = 1_000
 MAX_NAME_CHARS = 120_000
@@ -48,13 +49,13 @@ def schema_limit_error(schema: Any) -> str | None:
                         f"than {LARGE_ENUM} values may total at most {MAX_LARGE_ENUM_CHARS}")
         if isinstance(node.get("const"), str):
             name_chars += len(node["const"])
-        for key in CHILD_MAPS:
-            if isinstance(node.get(key), dict):
-                pending.extend(node[key].values())
-        for key in CHILD_LISTS:
-            if isinstance(node.get(key), list):
-                pending.extend(node[key])
-        pending.extend(node.get(key) for key in CHILD_ONE)
+        for key, child in node.items():  # a node's own keys, not every keyword: most nodes have two or three
+            if key in _MAPS and isinstance(child, dict):
+                pending.extend(v for v in child.values() if isinstance(v, dict))
+            elif key in _LISTS and isinstance(child, list):
+                pending.extend(v for v in child if isinstance(v, dict))
+            elif key in _ONES and isinstance(child, dict):
+                pending.append(child)
     cycle = _ref_cycle(schema)
     if cycle:
         return f"the $ref chain {' -> '.join(cycle)} comes back to itself without reaching a schema"

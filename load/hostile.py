@@ -22,8 +22,11 @@ def cases() -> list[dict[str, Any]]:
 def expand(value: Any) -> Any:
     """Generators anywhere in a case's JSON, so that big bodies stay small as data:
     {repeat: V, times: N} is N copies of V; {range: N} the integers 0..N-1, {range: N, prefix: P} the strings
-    P0..P(N-1); {keys: N, prefix: P, value: V} an object of N keys P0..P(N-1), each V."""
+    P0..P(N-1); {keys: N, prefix: P, value: V} an object of N keys P0..P(N-1), each V; {text: S, times: N} the
+    string S repeated N times."""
     if isinstance(value, dict):
+        if set(value) == {"text", "times"}:
+            return str(value["text"]) * int(value["times"])
         if set(value) == {"repeat", "times"}:
             return [expand(value["repeat"])] * int(value["times"])
         if set(value) in ({"range"}, {"range", "prefix"}):

@@ -77,5 +77,13 @@ def context_exceeded(limit: int, prompt: int, completion: int, param: str = "mes
         f"{param} or completion.", param=param, code="context_length_exceeded")
 
 
+def context_exceeded_at_least(limit: int, at_least: int, param: str = "messages") -> APIError:
+    """A prompt refused by its size alone, before tokenizing it (seconds of work for megabytes of text)."""
+    return invalid(
+        f"This model's maximum context length is {limit} tokens. However, you requested at least {at_least} "
+        f"tokens in the {param} alone. Please reduce the length of the {param}.", param=param,
+        code="context_length_exceeded")
+
+
 def internal(message: str = "The server had an error while processing your request.") -> APIError:
     return APIError(500, message, type="server_error")

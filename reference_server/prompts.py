@@ -12,7 +12,7 @@ from typing import Any
 
 from .engine.loader import LoadedModel
 from .engine.media import Media
-from .errors import invalid
+from .errors import context_exceeded_at_least, invalid
 
 _TEMPLATE_ROLE = {"developer": "system"}  # chat templates predate the developer role
 # Chat content parts that carry media, and the modality each needs the model to accept.
@@ -73,10 +73,37 @@ def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str
 
 
 def chat_prompt(lm: LoadedModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-                prefill: str = "") -> list[int]:
-    """`prefill` is text the assistant's answer starts with (Anthropic's final assistant turn)."""
-    rendered = _render(lm.tokenizer, template_messages(messages), tools)
-    return lm.tokenizer.encode(rendered + prefill, add_special_tokens=False)
+                prefill: str = "", bound: bool = True) -> list[int]:
+    """`prefill` is text the assistant's answer starts with (Anthropic's final assistant turn). `bound`: refuse a
+    prompt that cannot fit the context before tokenizing it (counting endpoints pass False: they owe the count)."""
+    templated = template_messages(messages)
+    if bound:
+        _refuse_oversized(lm, len(prefill) + rendered_at_least(templated, tools), "messages")
+    rendered = _render(lm.tokenizer, templated, tools) + prefill
+    return encode(lm, rendered, "messages") if bound else lm.tokenizer.encode(rendered, add_special_tokens=False)
+
+
+def rendered_at_least(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
+    """Characters a chat template surely renders: message texts and tool names and descriptions (every
+    template writes these; other fields it may drop). Rendering megabytes of tools is seconds of Jinja."""
+    size = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str))
+    for tool in tools or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict):
+            size += sum(len(v) for v in (function.get("name"), function.get("description")) if isinstance(v, str))
+    return size
+
+
+def _refuse_oversized(lm: LoadedModel, chars: int, param: str) -> None:
+    if chars > lm.context_window * lm.max_token_bytes:  # characters: at most the UTF-8 byte count
+        raise context_exceeded_at_least(lm.context_window, chars // lm.max_token_bytes, param)
+
+
+def encode(lm: LoadedModel, text: str, param: str) -> list[int]:
+    """Token ids of `text`, or a context_length_exceeded 400 when its length alone proves it cannot fit: a
+    megabyte of text is a second of tokenizing, and it is refused in microseconds instead."""
+    _refuse_oversized(lm, len(text), param)
+    return lm.tokenizer.encode(text, add_special_tokens=False)
 
 
 # --- media in chat -------------------------------------------------------------------------------------------
@@ -214,8 +241,8 @@ def anthropic_chat(system: Any, messages: list[dict[str, Any]]) -> tuple[list[di
     return out, prefill
 
 
-def text_prompt(lm: LoadedModel, text: str) -> list[int]:
-    ids = lm.tokenizer.encode(text, add_special_tokens=False)
+def text_prompt(lm: LoadedModel, text: str, param: str = "prompt") -> list[int]:
+    ids = encode(lm, text, param)
     if not ids and lm.tokenizer.bos_token_id is not None:
         ids = [lm.tokenizer.bos_token_id]  # an empty prompt means "start of document", as OpenAI's default
     return ids

@@ -165,3 +165,23 @@ def test_a_failing_row_fails_its_request_alone(engine):
     assert isinstance(failed, Exception) and "grammar exploded" in str(failed)
     assert not isinstance(kept, Exception), kept
     assert kept[0] == solo[0] and kept[1] == solo[1]
+
+
+def test_embeddings_interleave_with_decoding(engine):
+    """A request of many inputs is embedded a batch per engine turn, between decode steps: both finish, and the
+    vectors are those of one uninterrupted pass."""
+    from wirecheck.reference_server.engine.embeddings import pooled_embeddings
+
+    inputs = [prompt(engine, f"sentence number {i}") for i in range(70)]  # three batches of 32
+    greedy = SamplingParams(max_tokens=24, temperature=0)
+    good = prompt(engine, "The quick brown fox")
+    solo = run(collect(engine, good, greedy))
+
+    async def both():
+        return await asyncio.gather(collect(engine, good, greedy), engine.embed(inputs))
+
+    generated, vectors = run(both())
+    assert generated[0] == solo[0]
+    expected = pooled_embeddings(engine.loaded.model, inputs, engine.loaded.tokenizer.pad_token_id)
+    assert len(vectors) == 70
+    assert all(abs(a - b) < 1e-5 for v, w in zip(vectors, expected) for a, b in zip(v, w))

@@ -76,3 +76,55 @@ def test_bounds_error_follows_every_ref_of_every_component() -> None:
         props = schema.get("properties", {}) if isinstance(schema, dict) else {}
         for filler in ([], "x"):
             spec.bounds_error(name, {key: filler for key in props})
+
+
+LONG = "hello world " * 8_000  # 96 KB: past what 2,048 tokens of at most 19 bytes can hold, within 200 KB bodies
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", {"model": "tiny", "max_tokens": 4, "messages": [{"role": "user", "content": LONG}]}),
+    ("/v1/chat/completions", {"model": "tiny", "max_tokens": 4, "messages": [HI], "tools": [
+        {"type": "function", "function": {"name": "f", "description": LONG, "parameters": {"type": "object"}}}]}),
+    ("/v1/completions", {"model": "tiny", "max_tokens": 4, "prompt": LONG}),
+    ("/v1/completions", {"model": "tiny", "max_tokens": 4, "prompt": ["hi", LONG]}),
+    ("/v1/responses", {"model": "tiny", "max_output_tokens": 16, "input": LONG}),
+    ("/v1/messages", {"model": "tiny", "max_tokens": 4, "messages": [{"role": "user", "content": LONG}]}),
+    ("/v1/embeddings", {"model": "tiny", "input": ["hi", LONG]}),
+])
+def test_a_prompt_too_long_to_fit_is_refused_by_its_size(http: httpx.Client, path: str, body: dict) -> None:
+    """Refused before tokenizing (seconds for megabytes): 'at least' N tokens, N from the byte length."""
+    r = http.post(path, json=body, headers={"anthropic-version": "2023-06-01"})
+    error = r.json()["error"]
+    assert r.status_code == 400 and "context length" in error["message"], r.text
+    assert "at least" in error["message"] or "tokens;" in error["message"], r.text
+    if not path.endswith("messages"):
+        assert error["code"] == "context_length_exceeded", r.text
+
+
+def test_a_prompt_just_past_the_context_still_gets_its_exact_count(http: httpx.Client) -> None:
+    r = http.post("/v1/chat/completions", json={"model": "tiny", "max_tokens": 4,
+                                                "messages": [{"role": "user", "content": "hello world " * 600}]})
+    message = r.json()["error"]["message"]
+    assert r.status_code == 400 and "you requested" in message and "at least" not in message, r.text
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/v1/messages/count_tokens", {"model": "tiny", "messages": [{"role": "user", "content": LONG}]}, "input_tokens"),
+    ("/v1/responses/input_tokens", {"model": "tiny", "input": LONG}, "input_tokens"),
+])
+def test_counting_endpoints_still_count_a_long_prompt(http: httpx.Client, path: str, body: dict, field: str) -> None:
+    r = http.post(path, json=body, headers={"anthropic-version": "2023-06-01"})
+    assert r.status_code == 200 and r.json()[field] > 2048, r.text
+
+
+def test_embedding_inputs_past_the_request_total_stop_tokenizing() -> None:
+    from wirecheck.reference_server.engine.loader import load_model
+    from wirecheck.reference_server.errors import APIError
+    from wirecheck.reference_server.surfaces.embeddings import input_ids, max_total_tokens
+
+    assert max_total_tokens() == 300_000  # OpenAI's, from the spec
+    lm = load_model("tiny", weights=False)
+    with pytest.raises(APIError) as caught:
+        input_ids(lm, ["hello world " * 160] * 2_000)  # about 800,000 tokens in all
+    assert caught.value.status == 400 and "300000" in str(caught.value.message)
+    assert "input[" in caught.value.message and "input[1999]" not in caught.value.message

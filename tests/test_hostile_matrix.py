@@ -26,6 +26,7 @@ def test_bad_input_gets_its_status_in_its_envelope(http: httpx.Client, case: dic
 def test_generators_expand_as_documented() -> None:
     assert hostile.expand({"repeat": "x", "times": 3}) == ["x", "x", "x"]
     assert hostile.expand({"range": 3}) == [0, 1, 2]
+    assert hostile.expand({"text": "ab", "times": 3}) == "ababab"
     assert hostile.expand({"a": {"range": 2, "prefix": "v"}}) == {"a": ["v0", "v1"]}
     assert hostile.expand({"keys": 2, "prefix": "p", "value": {"type": "string"}}) == {
         "p0": {"type": "string"}, "p1": {"type": "string"}}

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from transformers import PreTrainedModel
 
 
 def pooled_embeddings(model: PreTrainedModel, inputs: list[list[int]], pad_id: int | None,
                       batch_size: int = 32) -> list[list[float]]:
-    vectors: list[list[float]] = []
+    return [vector for part in pooled_batches(model, inputs, pad_id, batch_size) for vector in part]
+
+
+def pooled_batches(model: PreTrainedModel, inputs: list[list[int]], pad_id: int | None,
+                   batch_size: int = 32) -> Iterator[list[list[float]]]:
+    """The vectors `batch_size` inputs at a time: the engine interleaves these batches with decode steps, so a
+    request of 300,000 tokens to embed does not hold every stream still for seconds."""
     pad = pad_id if pad_id is not None else 0
     for start in range(0, len(inputs), batch_size):
         group = inputs[start : start + batch_size]
@@ -18,8 +26,7 @@ def pooled_embeddings(model: PreTrainedModel, inputs: list[list[int]], pad_id: i
         hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-        vectors.extend(torch.nn.functional.normalize(mean, dim=-1).cpu().tolist())
-    return vectors
+        yield torch.nn.functional.normalize(mean, dim=-1).cpu().tolist()
 
 
 def shorten(vector: list[float], dimensions: int | None) -> list[float]:

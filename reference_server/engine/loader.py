@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import os
 from dataclasses import dataclass, replace
@@ -42,6 +44,13 @@ class LoadedModel:
     @property
     def vocab_size(self) -> int:
         return len(self.token_bytes)
+
+    @functools.cached_property
+    def max_token_bytes(self) -> int:
+        """The most UTF-8 bytes one token stands for (special tokens' text included): a text of B bytes is at
+        least B / max_token_bytes tokens, known without tokenizing it."""
+        special = getattr(self.tokenizer, "all_special_tokens", None) or []
+        return max([1, *(len(b) for b in self.token_bytes), *(len(str(t).encode()) for t in special)])
 
     @property
     def hidden_size(self) -> int:

@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -112,6 +112,9 @@ class Engine:
         self._waiting: deque[Job] = deque()
         self._batch: Batch | None = None
         self._admitting = 0  # jobs between the waiting queue and the batch (being prefilled)
+        # Embedding requests in progress, each with its remaining batches: one batch per loop turn, between
+        # decode steps.
+        self._embedding: deque[tuple[EmbedJob, Iterator[list[list[float]]], list[list[float]]]] = deque()
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wirecheck-engine", daemon=True)
 
@@ -189,7 +192,9 @@ class Engine:
     def _run(self) -> None:
         with torch.inference_mode():
             while not self._closing.is_set():
-                self._admit(block=self._batch is None and not self._waiting)
+                self._admit(block=self._batch is None and not self._waiting and not self._embedding)
+                if self._embedding:
+                    self._embed_step()
                 if self._batch is not None:
                     try:
                         self._decode()
@@ -212,7 +217,7 @@ class Engine:
             item = None
         while item is not None:
             if isinstance(item, EmbedJob):
-                self._embed(item)
+                self._start_embedding(item)
             elif isinstance(item, Job):
                 self._waiting.append(item)
             try:
@@ -312,12 +317,24 @@ class Engine:
         for job in finished.values():
             job.deliver(_End(job.usage))
 
-    def _embed(self, job: EmbedJob) -> None:
-        from .embeddings import pooled_embeddings
+    def _start_embedding(self, job: EmbedJob) -> None:
+        from .embeddings import pooled_batches
 
+        batches = pooled_batches(self.loaded.model, job.inputs, self.loaded.tokenizer.pad_token_id)
+        self._embedding.append((job, batches, []))
+
+    def _embed_step(self) -> None:
+        """One batch of the oldest embedding request; its vectors are delivered after its last batch."""
+        job, batches, vectors = self._embedding[0]
         try:
-            result: object = pooled_embeddings(self.loaded.model, job.inputs, self.loaded.tokenizer.pad_token_id)
+            part = next(batches, None)
         except Exception as exc:
             log.exception("embedding failed")
-            result = exc
-        job.done(result)
+            self._embedding.popleft()
+            job.done(exc)
+            return
+        if part is None:
+            self._embedding.popleft()
+            job.done(vectors)
+        else:
+            vectors.extend(part)

@@ -38,16 +38,22 @@ def logprob_json(lp: TokenLogprob) -> dict[str, Any]:
             "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes} for t in lp.top]}
 
 
+# Bodies up to this size are templated and tokenized on the event loop (tens of microseconds); larger ones in a
+# worker thread, so a long prompt never holds up the streams being served.
+INLINE_BYTES = 16_384
+
+
 def _check_logprobs(body: dict[str, Any]) -> None:
     if body.get("top_logprobs") is not None and not body.get("logprobs"):
         raise invalid("top_logprobs requires logprobs to be true.", param="top_logprobs")
 
 
-def prepare(lm: LoadedModel, body: dict[str, Any]) -> tuple[list[int], OutputPlan, Grammar | None]:
-    """Prompt ids, output plan and grammar: milliseconds of templating and schema compiling, so off the loop."""
+def prepare(lm: LoadedModel, body: dict[str, Any], bound: bool = True) -> tuple[list[int], OutputPlan, Grammar | None]:
+    """Prompt ids, output plan and grammar: milliseconds of templating and schema compiling, so off the loop.
+    `bound` as in chat_prompt (False for counting)."""
+    ids = chat_prompt(lm, body["messages"], body.get("tools"), bound=bound)  # first: it refuses by size, cheaply
     plan = output_plan(body)
-    grammar = output_grammar(plan, compiler_for(lm))
-    return chat_prompt(lm, body["messages"], body.get("tools")), plan, grammar
+    return ids, plan, output_grammar(plan, compiler_for(lm))
 
 
 def prepare_media(lm: LoadedModel, body: dict[str, Any],
@@ -94,7 +100,8 @@ async def create_chat_completion(request: Request) -> Response:
         sources = await media_sources(state.config, refs)
         chat, plan, grammar = await run_in_threadpool(prepare_media, lm, body, sources)
     else:
-        if body.get("tools") or body.get("response_format"):  # a grammar may need compiling: milliseconds
+        large = int(request.headers.get("content-length") or INLINE_BYTES + 1) > INLINE_BYTES
+        if body.get("tools") or body.get("response_format") or large:  # compiling, or long tokenizing: ms or more
             ids, plan, grammar = await run_in_threadpool(prepare, lm, body)
         else:  # templating alone takes tens of microseconds, less than the hop to a worker thread
             ids, plan, grammar = prepare(lm, body)

@@ -10,9 +10,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from wirecheck import spec
+
 from ..engine.embeddings import shorten
 from ..engine.loader import LoadedModel
 from ..errors import invalid
+from ..prompts import encode
 from ..request_body import read_json, validate
 from .common import check_token_ids, resolve_model, split_inputs, vendor_fields
 
@@ -22,18 +25,31 @@ def encode_base64(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
+def max_total_tokens() -> int:
+    return int(spec.document()["components"]["schemas"]["CreateEmbeddingRequest"]["properties"]["input"]
+               ["x-wirecheck-max-total-tokens"])
+
+
 def input_ids(lm: LoadedModel, value: Any) -> list[list[int]]:
+    """Token ids per input. Tokenizing stops at the input that takes the sum past the per-request total, so a
+    body of megabytes costs at most that total's tokenizing (and never reaches the engine)."""
     out: list[list[int]] = []
+    limit, total = max_total_tokens(), 0
     for i, item in enumerate(split_inputs(value, "input")):
         if isinstance(item, str):
             if not item:
                 raise invalid(f"input[{i}] is an empty string; embeddings need at least one token.", param="input")
-            ids = lm.tokenizer.encode(item, add_special_tokens=False)
+            ids = encode(lm, item, "input")
         else:
             ids = check_token_ids(lm, item, f"input[{i}]", "input")
         if len(ids) > lm.context_window:
             raise invalid(f"input[{i}] is {len(ids)} tokens; this model's maximum context length is "
                           f"{lm.context_window} tokens.", param="input", code="context_length_exceeded")
+        total += len(ids)
+        if total > limit:
+            raise invalid(f"The inputs total more than {limit} tokens (at least {total} by input[{i}]); an embeddings "
+                          f"request may take at most {limit} tokens summed over all inputs.", param="input",
+                          code="max_tokens_per_request")
         out.append(ids)
     return out
 

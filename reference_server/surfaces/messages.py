@@ -116,20 +116,21 @@ def signature(thinking: str) -> str:
     return base64.b64encode(hmac.new(_SIGNING_KEY, thinking.encode(), hashlib.sha256).digest()).decode()
 
 
-def _prompt(lm: LoadedModel, body: dict[str, Any], converted: dict[str, Any]) -> list[int]:
+def _prompt(lm: LoadedModel, body: dict[str, Any], converted: dict[str, Any], bound: bool = True) -> list[int]:
     messages, prefill = anthropic_chat(body.get("system"), body["messages"])
-    return chat_prompt(lm, messages, converted["tools"], prefill)
+    return chat_prompt(lm, messages, converted["tools"], prefill, bound=bound)
 
 
 def _prepare(lm: LoadedModel, body: dict[str, Any]) -> tuple[list[int], OutputPlan, Grammar | None]:
     """Prompt ids, output plan and grammar: templating and schema compiling, so off the event loop."""
     converted = _openai_tools(body)
+    prompt = _prompt(lm, body, converted)  # first: it refuses by size, cheaply
     try:
         plan = output_plan(converted)
         grammar = output_grammar(plan, compiler_for(lm))
     except APIError as exc:
         raise exc.renamed(_RENAMES) from None
-    return _prompt(lm, body, converted), plan, grammar
+    return prompt, plan, grammar
 
 
 async def _read(request: Request, component: str) -> tuple[dict[str, Any], LoadedModel]:
@@ -143,7 +144,7 @@ async def _read(request: Request, component: str) -> tuple[dict[str, Any], Loade
 
 async def count_tokens(request: Request) -> Response:
     body, lm = await _read(request, "AnthropicCountTokensRequest")
-    prompt = await run_in_threadpool(lambda: _prompt(lm, body, _openai_tools(body)))
+    prompt = await run_in_threadpool(lambda: _prompt(lm, body, _openai_tools(body), bound=False))
     return JSONResponse({"input_tokens": len(prompt)})
 
 

@@ -50,7 +50,7 @@ _RENAMES = [(re.compile(r"tools\[(\d+)\]\.function\.parameters"), r"tools[\1].pa
             (re.compile(r"\bmessages\b"), "input")]
 
 
-async def _prepare(request: Request, component: str,
+async def _prepare(request: Request, component: str, bound: bool = True,
                    ) -> tuple[dict[str, Any], LoadedModel, list[int], OutputPlan, Grammar | None]:
     """Body, model, prompt ids, output plan and grammar: one path for creating and for counting, so a count is
     exactly the usage.input_tokens the same request would be billed."""
@@ -65,7 +65,7 @@ async def _prepare(request: Request, component: str,
         raise invalid(f"Too many input items: this server accepts at most {state.config.max_messages}.",
                       param="input")
     try:
-        prompt, plan, grammar = await run_in_threadpool(prepare, lm, chat)
+        prompt, plan, grammar = await run_in_threadpool(prepare, lm, chat, bound)
     except APIError as exc:
         raise exc.renamed(_RENAMES) from None
     return body, lm, prompt, plan, grammar
@@ -73,7 +73,7 @@ async def _prepare(request: Request, component: str,
 
 async def count_input_tokens(request: Request) -> Response:
     """POST /v1/responses/input_tokens (openai-python: client.responses.input_tokens.count)."""
-    _body, _lm, prompt, _plan, _grammar = await _prepare(request, "ResponseInputTokensRequest")
+    _body, _lm, prompt, _plan, _grammar = await _prepare(request, "ResponseInputTokensRequest", bound=False)
     return JSONResponse({"object": "response.input_tokens", "input_tokens": len(prompt)})
 
 

@@ -185,7 +185,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         if note:
             notes.append(note)
         model = config.getoption("model") or (profile.models[0] if profile.models else None) or _first_model(
-            base, api_key, config.getoption("deadline"))
+            base, api_key, profile, config.getoption("deadline"))
         embedding = config.getoption("embedding_model") or (
             profile.embedding_models[0] if profile.embedding_models else model)
         yield Target(base_url=base, api_key=api_key, profile=profile, model=model, embedding_model=embedding,
@@ -202,13 +202,20 @@ def _responses_model(profile: Profile) -> str:
     return next((e["id"] for e in profile.model_entries if flag and e.get(flag)), "")
 
 
-def _first_model(base: str, api_key: str | None, deadline: float) -> str:
-    import httpx
+def _first_model(base: str, api_key: str | None, profile: Profile, deadline: float) -> str:
+    from .wire import Wire
 
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    # Through Wire, like every exchange: httpx.get would read a dripping or endless /models body for ever.
+    probe = Target(base_url=base, api_key=api_key, profile=profile, model="", embedding_model="", deadline=deadline)
+    wire = Wire(probe)
     try:
-        data = httpx.get(base + "/models", headers=headers, timeout=deadline).json()["data"]
-        return data[0]["id"]
+        ex = wire.get("models")
+    finally:
+        wire.close()
+    try:
+        if ex.error or ex.timed_out:
+            raise ValueError(ex.describe())
+        return ex.json()["data"][0]["id"]
     except Exception as exc:  # noqa: BLE001 - any failure here means we cannot guess
         raise pytest.UsageError(f"could not list models at {base}/models ({exc}); pass --model") from None
 
@@ -226,8 +233,11 @@ def wire(target: Target):
 def sdk(target: Target):
     """The official openai SDK, strict response validation on, retries off (checks count requests)."""
     openai = pytest.importorskip("openai")
+    from .wire import sdk_http_client
+
     return openai.OpenAI(base_url=target.base_url, api_key=target.api_key or "wirecheck-no-key",
-                         max_retries=0, timeout=target.deadline, _strict_response_validation=True)
+                         max_retries=0, timeout=target.deadline, _strict_response_validation=True,
+                         http_client=sdk_http_client(openai, target))
 
 
 @pytest.hookimpl(hookwrapper=True)

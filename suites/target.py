@@ -39,8 +39,9 @@ class Target:
     responses_model: str = ""
     deadline: float = 30.0  # seconds for any one exchange, streams included
     notes: list[str] = field(default_factory=list)
-    # Consecutive exchanges that ran out of time. A target that stops answering would otherwise cost a
-    # full deadline per remaining check; past STALL_LIMIT, exchanges fail at once (reported as such).
+    # Consecutive exchanges that did not complete: ran out of time, or sent a body past the size cap (an endless
+    # one). A target that stops answering would otherwise cost a full deadline per remaining check; past
+    # STALL_LIMIT, exchanges fail at once (reported as such).
     stalls: int = 0
 
     STALL_LIMIT = 3
@@ -54,6 +55,11 @@ class Target:
 
     def record(self, timed_out: bool) -> None:
         self.stalls = self.stalls + 1 if timed_out else 0
+
+    def not_sent(self) -> str:
+        """Why an exchange was failed unsent (once `unresponsive`)."""
+        return (f"not sent: the last {self.stalls} exchanges did not complete within the {self.deadline:g}s "
+                f"deadline, so the target is treated as unresponsive")
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):  # outside the API base (account endpoints)

@@ -8,6 +8,7 @@ SDK call runs under the run's deadline: the SDK's own timeout bounds each read, 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -16,8 +17,10 @@ import pytest
 
 from .judge import max_abs_diff, retry_after_problems
 from .registry import CheckFailed, Evidence, check, fail
+from .wire import http_module, sdk_http_client, was_cut_off
 
 openai = pytest.importorskip("openai")
+HTTP = http_module(openai.DefaultHttpxClient)  # httpx, or the fork the SDK runs on
 
 T = TypeVar("T")
 HELLO = [{"role": "user", "content": "Count from one to ten."}]
@@ -41,7 +44,7 @@ def observed() -> Observed:
 
 
 def make_client(target, observed: Observed, *, strict: bool, api_key: str | None = None, max_retries: int = 0):
-    http_client = openai.DefaultHttpxClient(event_hooks={"response": [observed.hook]})
+    http_client = sdk_http_client(openai, target, observed.hook)
     return openai.OpenAI(base_url=target.base_url, api_key=api_key or target.api_key or "wirecheck-no-key",
                          max_retries=max_retries, timeout=target.deadline, http_client=http_client,
                          _strict_response_validation=strict)
@@ -73,8 +76,7 @@ def bounded(target, what: str, fn: Callable[[list[Any]], T]) -> T:
     `fn` gets a list to register open streams on, so a stream still running at the deadline is closed.
     """
     if target.unresponsive:
-        fail(f"{what}: not sent: the target stopped answering within the {target.deadline:.0f}s deadline",
-             evidence(what))
+        fail(f"{what}: {target.not_sent()}", evidence(what))
     box: dict[str, Any] = {}
     opened: list[Any] = []
 
@@ -85,9 +87,14 @@ def bounded(target, what: str, fn: Callable[[list[Any]], T]) -> T:
             box["error"] = exc
 
     worker = threading.Thread(target=run, name=f"wirecheck-sdk {what}", daemon=True)
+    start = time.monotonic()
     worker.start()
     worker.join(target.deadline + 2)
-    target.record(worker.is_alive())
+    error = box.get("error")
+    # A call that failed once the deadline had passed ran out of time too (the SDK's read timeout), as did one
+    # whose body the deadline hooks cut off (dripping or endless): they count toward the stalls like a hang.
+    late = error is not None and time.monotonic() - start >= target.deadline
+    target.record(worker.is_alive() or late or was_cut_off(error))
     if worker.is_alive():
         for stream in opened:
             try:
@@ -95,7 +102,6 @@ def bounded(target, what: str, fn: Callable[[list[Any]], T]) -> T:
             except Exception:  # noqa: BLE001 - best effort, the thread is abandoned either way
                 pass
         fail(f"{what}: the SDK call did not finish within the {target.deadline:.0f}s deadline", evidence(what))
-    error = box.get("error")
     if isinstance(error, openai.APIStatusError):
         fail(f"{what}: the SDK raised {type(error).__name__} (HTTP {error.status_code}): {error.message}",
              evidence(what, str(error.body)[:2000]))
@@ -103,12 +109,22 @@ def bounded(target, what: str, fn: Callable[[list[Any]], T]) -> T:
         cause = str(error.__cause__ or error)
         fail(f"{what}: the SDK's models rejected the response: {cause[:600]}", evidence(what, cause))
     if isinstance(error, openai.APIError):
-        fail(f"{what}: the SDK raised {type(error).__name__}: {error}", evidence(what))
+        fail(f"{what}: the SDK raised {raised(error)}", evidence(what))
+    if isinstance(error, HTTP.HTTPError):  # raised while iterating a stream, where the SDK does not wrap it
+        fail(f"{what}: reading the response failed: {raised(error)}", evidence(what))
     if error is not None and type(error).__name__ == "ValidationError":
         fail(f"{what}: the SDK's models rejected the response: {str(error)[:600]}", evidence(what, str(error)))
     if error is not None:
         raise error
     return box["value"]
+
+
+def raised(error: BaseException) -> str:
+    """An SDK exception in words. APITimeoutError and APIConnectionError say only "Request timed out." and
+    "Connection error.": the httpx error under them says what was observed (no answer, a body cut off at the
+    deadline or at the size cap)."""
+    cause = error.__cause__
+    return f"{type(error).__name__}: {error}" + (f" ({type(cause).__name__}: {cause})" if cause else "")
 
 
 # ------------------------------------------------------------------------------------------------ chat

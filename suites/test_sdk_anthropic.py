@@ -15,7 +15,8 @@ import pytest
 
 from .judge import schema_problems
 from .registry import CheckFailed, Evidence, check, fail
-from .test_sdk import bounded, raise_each
+from .test_sdk import bounded, raise_each, raised
+from .wire import sdk_http_client
 
 anthropic = pytest.importorskip("anthropic")
 
@@ -32,7 +33,8 @@ def evidence(what: str, *notes: str) -> Evidence:
 def make_client(target, *, api_key: str | None = None):
     root = target.base_url[: -len("/v1")] if target.base_url.endswith("/v1") else target.base_url
     return anthropic.Anthropic(base_url=root, api_key=api_key or target.api_key or "wirecheck-no-key", max_retries=0,
-                               timeout=target.deadline, _strict_response_validation=True)
+                               timeout=target.deadline, _strict_response_validation=True,
+                               http_client=sdk_http_client(anthropic, target))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,7 @@ def run(target, what: str, fn: Callable[[list[Any]], T]) -> T:
             raise CheckFailed(f"{what}: the SDK's models rejected the response: {cause[:600]}",
                               evidence(what, cause)) from None
         except Exception as exc:  # noqa: BLE001 - the SDK's helpers raise plain exceptions on broken streams
-            raise CheckFailed(f"{what}: the SDK raised {type(exc).__name__}: {str(exc)[:600]}", evidence(what)) from None
+            raise CheckFailed(f"{what}: the SDK raised {raised(exc)[:600]}", evidence(what)) from None
 
     return bounded(target, what, call)
 

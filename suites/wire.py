@@ -6,6 +6,8 @@ the whole exchange, so a watchdog closes the response when the deadline passes.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import threading
 import time
@@ -19,7 +21,7 @@ from wirecheck.spec import sse
 from .registry import Evidence
 from .target import Target
 
-MAX_BODY = 16 * 1024 * 1024
+MAX_BODY = 16 * 1024 * 1024  # bytes read of one body at most: an endless body is cut here, not held in memory
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Exchange:
                         notes=list(notes))
 
     def describe(self) -> str:
+        if self.too_large:
+            return self.error or ""
         if self.error and self.timed_out:
             return self.error
         if self.error:
@@ -65,7 +69,10 @@ class Exchange:
 class Wire:
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.client = httpx.Client(timeout=httpx.Timeout(target.deadline, connect=min(10.0, target.deadline)))
+        self.client = self._client()
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(timeout=httpx.Timeout(self.target.deadline, connect=min(10.0, self.target.deadline)))
 
     def close(self) -> None:
         self.client.close()
@@ -100,17 +107,29 @@ class Wire:
         ex = Exchange(request=record)
         if self.target.unresponsive:
             ex.timed_out = True
-            ex.error = (f"not sent: the last {self.target.stalls} exchanges ran past the "
-                        f"{limit:.0f}s deadline, so the target is treated as unresponsive")
+            ex.error = self.target.not_sent()
             return ex
         start = time.monotonic()
         request = self.client.build_request(method, self.target.url(path), content=content, headers=sent)
-        watchdog: threading.Timer | None = None
+        # Armed before the request goes out: a target dripping its status line or headers keeps every read
+        # inside httpx's per-read timeout, and until a response exists only closing the client's connections
+        # ends the wait (the read fails at the next byte; the client is rebuilt below).
+        expired = threading.Event()
+        responses: list[httpx.Response] = []
+
+        def expire() -> None:
+            expired.set()
+            if responses:
+                responses[0].close()
+            else:
+                self.client.close()
+
+        watchdog = threading.Timer(limit, expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             response = self.client.send(request, stream=True)
-            watchdog = threading.Timer(max(0.0, limit - (time.monotonic() - start)), response.close)
-            watchdog.daemon = True
-            watchdog.start()
+            responses.append(response)
             ex.status = response.status_code
             ex.headers = {k.lower(): v for k, v in response.headers.items()}
             chunks: list[bytes] = []
@@ -121,11 +140,17 @@ class Wire:
                     ex.chunk_times.append(time.monotonic() - start)
                     size += len(chunk)
                     if size > MAX_BODY:
+                        # An endless body reaches this within the deadline on a fast link: it is no more an
+                        # answer than a stall (an error, so every check's `ex.error` guard sees it), and it
+                        # counts toward the target's stalls, or each check would read 16 MiB again.
                         ex.too_large = True
+                        ex.error = too_large_message(time.monotonic() - start)
                         break
                     if time.monotonic() - start > limit:
                         ex.timed_out = True
                         break
+            except httpx.TimeoutException:  # a read waited the whole deadline (a stall after the headers)
+                ex.timed_out = True
             except (httpx.HTTPError, OSError, RuntimeError):
                 # The watchdog closed the stream under us, or the peer reset it.
                 ex.timed_out = time.monotonic() - start >= limit
@@ -136,11 +161,98 @@ class Wire:
             ex.body = b"".join(chunks)
         except httpx.TimeoutException:
             ex.timed_out = True
-        except httpx.HTTPError as exc:
-            ex.error = f"{type(exc).__name__}: {exc}"
+        except (httpx.HTTPError, RuntimeError) as exc:
+            if expired.is_set():
+                ex.timed_out = True
+            else:
+                ex.error = f"{type(exc).__name__}: {exc}"
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
+            watchdog.cancel()
+            if self.client.is_closed:
+                self.client = self._client()
             ex.elapsed = time.monotonic() - start
-            self.target.record(ex.timed_out)
+            self.target.record(ex.timed_out or ex.too_large)
         return ex
+
+
+def too_large_message(elapsed: float) -> str:
+    return (f"no complete response: the body passed {MAX_BODY // 2**20} MiB without ending ({elapsed:.1f}s), "
+            f"so it was cut off (an endless body?)")
+
+
+def http_module(client_class: type) -> Any:
+    """The httpx an SDK's client class is built on: httpx itself, or the fork (httpx2) that recent openai and
+    anthropic SDKs vendor, whose streams and errors are classes of its own."""
+    base = next((c for c in client_class.__mro__ if c.__name__ == "Client"), httpx.Client)
+    return importlib.import_module(base.__module__.split(".")[0])
+
+
+def sdk_http_client(sdk: Any, target: Target, *response_hooks: Any) -> Any:
+    """The http_client to build an SDK's client on (`sdk` is the openai or the anthropic module): its own
+    DefaultHttpxClient, held to Wire's bounds by `deadline_hooks`, with any further response hooks after them."""
+    hooks = deadline_hooks(target, sdk.DefaultHttpxClient)
+    hooks["response"].extend(response_hooks)
+    return sdk.DefaultHttpxClient(event_hooks=hooks)
+
+
+def deadline_hooks(target: Target, client_class: type) -> dict[str, list[Any]]:
+    """httpx event hooks that hold an SDK's client to Wire's bounds: each response body ends by the deadline
+    (counted from the request) and at MAX_BODY bytes, or reading it raises a timeout (a read error past the cap).
+
+    The SDKs' own timeout is httpx's, which bounds each read, not the exchange: a body dripping a byte faster
+    than that, or an endless one, keeps a call (and, past `bounded`'s deadline, its abandoned thread) reading,
+    an endless non-streamed body into memory. Hooks rather than a transport, so the client keeps its
+    environment's proxies. `client_class` is the SDK's DefaultHttpxClient (see `http_module`)."""
+    bounded = _bounded_stream(http_module(client_class))
+
+    def sent(request: Any) -> None:
+        request.extensions["wirecheck_sent"] = time.monotonic()
+
+    def received(response: Any) -> None:
+        start = response.request.extensions.get("wirecheck_sent", time.monotonic())
+        response.stream = bounded(response.stream, start, target.deadline)
+
+    return {"request": [sent], "response": [received]}
+
+
+class CutOff(Exception):  # noqa: N818 - a marker, mixed into the SDK's own httpx errors
+    """What `deadline_hooks` raise (as the client's httpx ReadTimeout / ReadError, so the SDK maps them as it
+    maps its own): a body cut off at the deadline or the size cap, an exchange that did not complete."""
+
+
+def was_cut_off(error: BaseException | None) -> bool:
+    """Whether `error`, or any error it was raised from or while handling, is a `CutOff`."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, CutOff):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@functools.cache
+def _bounded_stream(http: Any) -> type:
+    too_large = type("BodyTooLarge", (CutOff, http.ReadError), {})
+    too_late = type("DeadlinePassed", (CutOff, http.ReadTimeout), {})
+
+    class BoundedStream(http.SyncByteStream):
+        def __init__(self, inner: Any, start: float, deadline: float) -> None:
+            self.inner, self.start, self.deadline = inner, start, deadline
+
+        def __iter__(self):  # noqa: ANN204 - httpx's stream protocol
+            size = 0
+            for chunk in self.inner:
+                size += len(chunk)
+                elapsed = time.monotonic() - self.start
+                if size > MAX_BODY:
+                    raise too_large(too_large_message(elapsed))
+                if elapsed > self.deadline:
+                    raise too_late(f"no complete response within the {self.deadline:g}s deadline "
+                                   f"({elapsed:.1f}s, {size} bytes read)")
+                yield chunk
+
+        def close(self) -> None:
+            self.inner.close()
+
+    return BoundedStream

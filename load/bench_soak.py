@@ -1,13 +1,15 @@
 """Soak `wirecheck serve` with valid and hostile traffic at once, and print what it cost the server.
 
 Started the way a user starts it (a subprocess on a free loopback port, default settings), the server gets, for
-`--duration` seconds and until the schemathesis campaign is done, all at the same time:
+`--duration` seconds, all at the same time:
 
 * valid streams: chat completions (plain and under a pydantic-style JSON schema) and Anthropic messages, default
   sampling, small `max_tokens`; a quarter of them hang up after the first event;
 * the bad-input matrix (fixtures/hostile/matrix.yaml: every surface, both envelopes, pathological schemas), over
   and over, each answer checked for its status and envelope;
-* schemathesis over the whole spec (suites/fuzz.py), positive and negative cases, at least `--fuzz-cases`.
+
+then schemathesis over the whole spec (suites/fuzz.py), positive and negative cases, at least `--fuzz-cases`,
+each answer judged against the spec (a phase of its own: generating cases is a core of client CPU).
 
 A warm-up (one pass of each) comes first, so lazily loaded models and first-use caches are in the baseline. It
 prints requests by kind and status, every 5xx, time to reject (4xx, p50/p99/max), the server's RSS (server and
@@ -31,6 +33,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -244,39 +247,53 @@ def _matrix(base: str, seed: int, stop: Any, results: Any) -> None:
 def _fuzz(base: str, cases: int, stop: Any, results: Any) -> None:
     tally = Tally()
     sent, operations = fuzz(base, cases, tally)
-    results.put({**tally.state(), "fuzz": (sent, operations)})
+    results.put({**tally.state(), "fuzz": (sent, operations)})  # merge() ignores the extra key
 
 
 def soak(base: str, args: argparse.Namespace, tally: Tally) -> dict[str, Any]:
-    """Each client in its own process: a reject's time is the server's, not the GIL of a busy client."""
+    """The mixed phase, then the schemathesis phase. Each client runs in its own process, so a reject's time is
+    the server's and not a busy client's GIL; schemathesis gets a phase of its own because generating cases
+    takes a core of client CPU, which on a small machine would be measured as server latency."""
     ctx = multiprocessing.get_context("spawn")
     stop, results = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_streams, args=(base, args.streams, stop, results))] if args.streams else []
     procs += [ctx.Process(target=_matrix, args=(base, seed, stop, results)) for seed in range(args.matrix_workers)]
-    fuzzer = ctx.Process(target=_fuzz, args=(base, args.fuzz_cases, stop, results)) if args.fuzz_cases else None
     start = time.monotonic()
-    for proc in [*procs, *([fuzzer] if fuzzer else [])]:
-        proc.start()
-    run: dict[str, Any] = {}
-    pending = len(procs) + (1 if fuzzer else 0)
-    while pending:
-        if time.monotonic() - start >= args.duration and not (fuzzer and fuzzer.is_alive() and not run):
+
+    def over() -> None:
+        if time.monotonic() - start >= args.duration:
             stop.set()
+
+    _collect(procs, results, tally, over)
+    run: dict[str, Any] = {"seconds": time.monotonic() - start}
+    if args.fuzz_cases:
+        fuzz_start = time.monotonic()
+        fuzzer = ctx.Process(target=_fuzz, args=(base, args.fuzz_cases, stop, results))
+        state = _collect([fuzzer], results, tally, lambda: None)
+        run["cases"], run["operations"] = state["fuzz"]
+        run["fuzz_seconds"] = time.monotonic() - fuzz_start
+    return run
+
+
+def _collect(procs: list[Any], results: Any, tally: Tally, stopping: Callable[[], None]) -> dict[str, Any]:
+    """Start `procs`, merge each one's report into `tally` as it comes; `stopping` is polled meanwhile."""
+    for proc in procs:
+        proc.start()
+    last: dict[str, Any] = {}
+    pending = len(procs)
+    while pending:
+        stopping()
         try:
-            state = results.get(timeout=0.5)
+            last = results.get(timeout=0.5)
         except queue.Empty:
-            if not any(p.is_alive() for p in [*procs, *([fuzzer] if fuzzer else [])]):
+            if not any(p.is_alive() for p in procs):
                 raise SystemExit("a load client died without reporting") from None
             continue
         pending -= 1
-        if "fuzz" in state:
-            run["cases"], run["operations"] = state.pop("fuzz")
-        tally.merge(state)
-    stop.set()
-    for proc in [*procs, *([fuzzer] if fuzzer else [])]:
+        tally.merge(last)
+    for proc in procs:
         proc.join(timeout=60)
-    run["seconds"] = time.monotonic() - start
-    return run
+    return last
 
 
 def warm_up(base: str, tally: Tally) -> None:
@@ -313,9 +330,9 @@ def percentile_ms(samples: list[float], q: float) -> float:
 
 def report(tally: Tally, run: dict[str, Any], rss: dict[str, float], health: dict[str, Any]) -> bool:
     info = machine_info()
-    print(f"soak: {run['seconds']:.0f} s on {info['cpus']} CPUs ({info['cpu_model']}); "
-          f"schemathesis {run.get('cases', 0)} cases over {run.get('operations', 0)} operations; "
-          f"{tally.hangups} streams hung up")
+    print(f"soak: {run['seconds']:.0f} s of mixed traffic, then schemathesis {run.get('cases', 0)} cases over "
+          f"{run.get('operations', 0)} operations in {run.get('fuzz_seconds', 0):.0f} s; on {info['cpus']} CPUs "
+          f"({info['cpu_model']}); {tally.hangups} streams hung up")
     print("requests by kind and status:")
     for kind, counts in sorted(tally.statuses.items()):
         shown = "  ".join(f"{status or 'no answer'}: {n}" for status, n in sorted(counts.items()))

@@ -533,3 +533,14 @@ def test_messages_max_tokens_required(wire: Wire, target: Target) -> None:
 def test_messages_unknown_model(wire: Wire, target: Target) -> None:
     ex = wire.post(PATH, {**body(target, max_tokens=BOUND), "model": UNKNOWN_MODEL})
     expect_no_problems(ex, envelope_problems(ex, 404, "not_found_error"))
+
+
+@check("messages.errors.message-without-role", surface="messages",
+       rationale="A message without `role` is a client mistake: api.anthropic.com answers 400 invalid_request_error "
+                 "in its envelope (role is required on every message). A 500 makes the anthropic SDK retry it twice "
+                 "(_base_client _should_retry) and show no reason. Found on the LiteLLM proxy (HTTP 500 api_error "
+                 "\"'role'\", a KeyError in its translation).",
+       faults=("messages-missing-role-500",))
+def test_messages_message_without_role(wire: Wire, target: Target) -> None:
+    ex = wire.post(PATH, {"model": target.model, "max_tokens": BOUND, "messages": [{"content": "Say hi."}]})
+    expect_no_problems(ex, envelope_problems(ex, 400, "invalid_request_error"))

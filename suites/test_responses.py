@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .expect import expect_no_problems, expect_object, expect_stream
+from .expect import client_error_problems, expect_no_problems, expect_object, expect_stream
 from .invariants.common import short
 from .invariants.responses import TERMINAL, call_id_problems, objects, text_parts, usage_problems
 from .judge import schema_problems
@@ -365,3 +365,14 @@ def test_responses_previous_response_id(wire: Wire, target: Target) -> None:
     if with_previous <= without:
         fail(f"the follow-up naming previous_response_id {first_id!r} counts {with_previous} input tokens, no more "
              f"than the same input alone ({without}): the earlier turn was ignored", follow.evidence())
+
+
+@check("responses.errors.item-without-type", surface="responses",
+       rationale="An input item that is no item OpenAI knows (no `type`, no `role`: input: [{\"x\": {}}]) is a client "
+                 "mistake: api.openai.com answers 400 in its error envelope (the OAS InputItem union matches nothing). "
+                 "A 500 makes openai-python retry it twice and show no reason. Found on transformers serve (HTTP 500 "
+                 "text/plain 'Internal Server Error').",
+       faults=("responses-bad-item-500",))
+def test_responses_item_without_type(wire: Wire, target: Target) -> None:
+    ex = wire.post(PATH, {"model": target.responses_model, "input": [{"x": {}}], "max_output_tokens": BOUND})
+    expect_no_problems(ex, client_error_problems(ex, "an input item with neither type nor role"))

@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 
 from wirecheck.load import hostile
-from wirecheck.load.bench_server import family, machine_info
+from wirecheck.load.bench_server import family, machine_info, ms_percentile
 
 REJECT_P99_MS = 50.0
 RSS_GROWTH = 0.15
@@ -323,11 +323,9 @@ def settle(base: str, timeout: float = 60.0) -> dict[str, Any]:
     return health
 
 
-def percentile_ms(samples: list[float], q: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3
+def _reject_row(label: str, samples: list[float]) -> str:
+    return (f"  {label:7s} n={len(samples):6d}  p50 {ms_percentile(samples, 50):7.1f}  "
+            f"p99 {ms_percentile(samples, 99):7.1f}  max {ms_percentile(samples, 100):7.1f}")
 
 
 def report(tally: Tally, run: dict[str, Any], rss: dict[str, float], health: dict[str, Any]) -> bool:
@@ -345,13 +343,11 @@ def report(tally: Tally, run: dict[str, Any], rss: dict[str, float], health: dic
     every = [s for samples in tally.rejects.values() for s in samples]
     print("time to reject (4xx), ms:")
     for kind, samples in sorted({**tally.rejects, "all": every}.items()):
-        print(f"  {kind:7s} n={len(samples):6d}  p50 {percentile_ms(samples, 0.5):7.1f}  "
-              f"p99 {percentile_ms(samples, 0.99):7.1f}  max {percentile_ms(samples, 1.0):7.1f}")
-    print(f"  server  n={len(tally.server_rejects):6d}  p50 {percentile_ms(tally.server_rejects, 0.5):7.1f}  "
-          f"p99 {percentile_ms(tally.server_rejects, 0.99):7.1f}  max {percentile_ms(tally.server_rejects, 1.0):7.1f}"
-          "   (openai-processing-ms: the server's own time to the answer, OpenAI paths)")
-    slowest = sorted(tally.by_case.items(), key=lambda kv: -percentile_ms(kv[1], 0.99))[:6]
-    print("  slowest to reject: " + ", ".join(f"{name} p99 {percentile_ms(v, 0.99):.0f} ms (n={len(v)})"
+        print(_reject_row(kind, samples))
+    print(_reject_row("server", tally.server_rejects)
+          + "   (openai-processing-ms: the server's own time to the answer, OpenAI paths)")
+    slowest = sorted(tally.by_case.items(), key=lambda kv: -ms_percentile(kv[1], 99))[:6]
+    print("  slowest to reject: " + ", ".join(f"{name} p99 {ms_percentile(v, 99):.0f} ms (n={len(v)})"
                                                for name, v in slowest))
     if tally.wrong:
         print(f"wrong status or envelope: {sum(tally.wrong.values())}")
@@ -363,7 +359,7 @@ def report(tally: Tally, run: dict[str, Any], rss: dict[str, float], health: dic
     print(f"at the end: running {health.get('running')}, waiting {health.get('waiting')}")
     targets = [
         ("0 x 5xx", not tally.server_errors),
-        (f"reject p99 < {REJECT_P99_MS:.0f} ms", percentile_ms(every, 0.99) < REJECT_P99_MS),
+        (f"reject p99 < {REJECT_P99_MS:.0f} ms", ms_percentile(every, 99) < REJECT_P99_MS),
         (f"end RSS within {RSS_GROWTH:.0%} of after warm-up", growth <= RSS_GROWTH),
         ("running and waiting back to 0", not health.get("running") and not health.get("waiting")),
         ("every answer in its status and envelope", not tally.wrong),

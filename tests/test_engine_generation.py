@@ -170,7 +170,7 @@ def test_a_failing_row_fails_its_request_alone(engine):
 def test_embeddings_interleave_with_decoding(engine):
     """A request of many inputs is embedded a batch per engine turn, between decode steps: both finish, and the
     vectors are those of one uninterrupted pass."""
-    from wirecheck.reference_server.engine.embeddings import pooled_embeddings
+    from wirecheck.reference_server.engine.embeddings import pooled_batches
 
     inputs = [prompt(engine, f"sentence number {i}") for i in range(70)]  # three batches of 32
     greedy = SamplingParams(max_tokens=24, temperature=0)
@@ -182,6 +182,7 @@ def test_embeddings_interleave_with_decoding(engine):
 
     generated, vectors = run(both())
     assert generated[0] == solo[0]
-    expected = pooled_embeddings(engine.loaded.model, inputs, engine.loaded.tokenizer.pad_token_id)
+    expected = [v for part in pooled_batches(engine.loaded.model, inputs, engine.loaded.tokenizer.pad_token_id)
+                for v in part]
     assert len(vectors) == 70
     assert all(abs(a - b) < 1e-5 for v, w in zip(vectors, expected) for a, b in zip(v, w))

@@ -8,11 +8,6 @@ import torch
 from transformers import PreTrainedModel
 
 
-def pooled_embeddings(model: PreTrainedModel, inputs: list[list[int]], pad_id: int | None,
-                      batch_size: int = 32) -> list[list[float]]:
-    return [vector for part in pooled_batches(model, inputs, pad_id, batch_size) for vector in part]
-
-
 def pooled_batches(model: PreTrainedModel, inputs: list[list[int]], pad_id: int | None,
                    batch_size: int = 32) -> Iterator[list[list[float]]]:
     """The vectors `batch_size` inputs at a time: the engine interleaves these batches with decode steps, so a

@@ -16,6 +16,7 @@ from .loader import (
     first_error,
     format_param,
     is_valid,
+    json_pointer,
     names,
     schema,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "first_error",
     "format_param",
     "is_valid",
+    "json_pointer",
     "names",
     "schema",
 ]

@@ -176,13 +176,28 @@ def bounds_error(name: str, instance: Any) -> SpecError | None:
     return None
 
 
+def json_pointer(root: Any, ref: str) -> Any:
+    """The node a local ``$ref`` (``#`` or ``#/a/b``, with ``~1`` / ``~0`` escapes) names in `root`; None when it
+    names nothing (or is not local)."""
+    if ref == "#":
+        return root
+    if not ref.startswith("#/"):
+        return None
+    node = root
+    for part in ref[2:].split("/"):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part.replace("~1", "/").replace("~0", "~"))
+    return node
+
+
 def _local_ref(sub: dict[str, Any]) -> dict[str, Any]:
     """The schema a local ``$ref`` (any JSON pointer into this document, e.g. ``#/components/schemas/X/properties/y``)
     points at; the schema itself when it has none."""
     while "$ref" in sub:
-        node: Any = _raw_document()
-        for part in sub["$ref"].removeprefix("#/").split("/"):
-            node = node[part.replace("~1", "/").replace("~0", "~")]
+        node = json_pointer(_raw_document(), sub["$ref"])
+        if node is None:  # our own document: a dangling $ref is a bug in it
+            raise KeyError(sub["$ref"])
         sub = node
     return sub
 

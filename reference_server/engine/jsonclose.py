@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from wirecheck.spec import json_pointer
+
 FORMAT_EXAMPLES = {"date-time": "2000-01-01T00:00:00Z", "date": "2000-01-01", "time": "00:00:00Z",
                    "email": "a@b.co", "uuid": "00000000-0000-0000-0000-000000000000", "uri": "http://a.b",
                    "ipv4": "0.0.0.0", "ipv6": "::", "hostname": "a"}
@@ -60,9 +62,8 @@ class Schemas:
     def resolve(self, node: Any) -> dict[str, Any]:
         seen = 0
         while isinstance(node, dict) and isinstance(node.get("$ref"), str) and seen < 32:
-            target: Any = self.root
-            for part in node["$ref"].lstrip("#/").split("/"):
-                target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if part else target
+            target = json_pointer(self.root, node["$ref"])
+            target = target if isinstance(target, dict) else {}
             rest = {k: v for k, v in node.items() if k != "$ref"}
             node = {**target, **rest} if rest else target
             seen += 1

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from wirecheck.spec import json_pointer
+
 from .policy import CHILD_LISTS, CHILD_MAPS, CHILD_ONE
 
 _MAPS, _LISTS, _ONES = frozenset(CHILD_MAPS), frozenset(CHILD_LISTS), frozenset(CHILD_ONE)
@@ -72,16 +74,6 @@ def schema_limit_error(schema: Any) -> str | None:
 _ANNOTATIONS = {"$ref", "title", "description", "$comment", "examples", "default", "deprecated"}
 
 
-def _pointer(root: Any, ref: str) -> Any:
-    """The node a local `#/...` JSON pointer names (None when it names nothing)."""
-    node = root
-    for part in ref[2:].split("/") if ref.startswith("#/") else ([] if ref == "#" else [None]):
-        if part is None or not isinstance(node, dict):
-            return None
-        node = node.get(part.replace("~1", "/").replace("~0", "~"))
-    return node
-
-
 def _ref_cycle(root: Any) -> list[str] | None:
     """A chain of schemas that are nothing but a `$ref` (annotations aside) and that loops, as its refs."""
     ends: set[int] = set()  # pure-ref nodes already followed to a real schema: each chain is walked once
@@ -103,6 +95,6 @@ def _ref_cycle(root: Any) -> list[str] | None:
                 return chain
             seen.add(id(node))
             chain.append(node["$ref"])
-            node = _pointer(root, node["$ref"])
+            node = json_pointer(root, node["$ref"])
         ends |= seen
     return None

@@ -105,7 +105,8 @@ class RssWatch(threading.Thread):
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        # `_done`, not `_stop`: threading.Thread has a method of that name, which join() calls.
+        self.pid, self.peak, self._done = pid, 0.0, threading.Event()
 
     def now(self) -> float:
         import psutil
@@ -119,11 +120,11 @@ class RssWatch(threading.Thread):
         return total / 2**20
 
     def run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._done.wait(0.5):
             self.peak = max(self.peak, self.now())
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
 
 
 # ---------------------------------------------------------------------------------------------- traffic

@@ -125,7 +125,7 @@ def test_hontoni_variants() -> None:
     v = vendor("hontoni")
     c = call()
     body = rules.prepare(v, c, {"model": "claude-sonnet-4:high-1m", "messages": []})
-    assert body["model"] == "claude-sonnet-4"
+    assert body["model"] == "claude-sonnet-4-1m"  # the extended-context alias
     assert c.notes["thinking_budget"] == 32768 and c.notes["extended_context"]
     c = call()
     rules.prepare(v, c, {"model": "gpt-5.2:max", "messages": [], "reasoning_effort": "low"})
@@ -139,7 +139,7 @@ def test_hontoni_variants() -> None:
     with pytest.raises(APIError) as plain:
         rules.prepare(v, call(), {"model": "gpt-4o:high", "messages": []})
     assert plain.value.status == 400
-    assert rules.prepare(v, call(), {"model": "gpt-4o-1m", "messages": []})["model"] == "gpt-4o"
+    assert rules.prepare(v, call(), {"model": "gpt-4o-1m", "messages": []})["model"] == "gpt-4o-1m"
 
 
 def test_hoziron_default_model_and_unknown_provider() -> None:

@@ -83,7 +83,7 @@ def test_hontoni_with_both_sdks_and_accounts() -> None:
         gpt = _openai(server.base_url + "/v1", key)
         reasoned = gpt.responses.create(model="gpt-5.2:max-1m", input="Say hi.", max_output_tokens=200)
         assert [item.type for item in reasoned.output][0] == "reasoning"  # :max sets effort xhigh
-        assert reasoned.model == "gpt-5.2" and reasoned.reasoning.effort == "xhigh"
+        assert reasoned.model == "gpt-5.2-1m" and reasoned.reasoning.effort == "xhigh"
         with pytest.raises(openai.RateLimitError) as limited:  # the fifth request in the minute, past rpm=4
             gpt.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=4)
         assert int(limited.value.response.headers["retry-after"]) >= 1

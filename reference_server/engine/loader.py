@@ -32,12 +32,15 @@ class LoadedModel:
     fingerprint: str
     accepts: frozenset[str] = frozenset()  # media chat content may carry for this id ("image", "audio"); text always
 
-    def variant(self, model_id: str, fingerprint: str, accepts: frozenset[str] | None = None) -> "LoadedModel":
-        """The same weights served under another id (a vendor alias, tiny-omni), sharing the grammar compiler."""
+    def variant(self, model_id: str, fingerprint: str, accepts: frozenset[str] | None = None,
+                context_window: int | None = None) -> "LoadedModel":
+        """The same weights served under another id (a vendor alias, tiny-omni), sharing the grammar compiler;
+        `context_window` sets what the alias accepts (Hontoni's -1m: a larger window, vendors/catalogue.py)."""
         from .grammar import compiler_for  # grammar needs llguidance: imported only when variants are made
 
         alias = replace(self, id=model_id, fingerprint=fingerprint,
-                        accepts=self.accepts if accepts is None else accepts)
+                        accepts=self.accepts if accepts is None else accepts,
+                        context_window=self.context_window if context_window is None else context_window)
         alias._grammar_compiler = compiler_for(self)  # type: ignore[attr-defined]
         return alias
 

@@ -83,7 +83,9 @@ def _object(request: Request, lm: LoadedModel) -> dict[str, Any]:
 
 
 async def list_models(request: Request) -> Response:
-    models = list(request.app.state.models.values())
+    # An emulated vendor lists the ids its document lists; its unlisted aliases (Hontoni's -1m) still serve.
+    vendor = getattr(request.app.state, "vendor", None)
+    models = [m for m in request.app.state.models.values() if vendor is None or vendor.lists(m.id)]
     if wants_anthropic(request):
         return JSONResponse(anthropic_page(models, request.query_params))
     return JSONResponse({"object": "list", "data": [_object(request, m) for m in models]})

@@ -1,8 +1,14 @@
 """A vendor's model ids, all served by the one loaded model, and the fields its model objects carry.
 
 Each documented id becomes an alias of the loaded model (same weights, same engine), so every surface echoes the
-id the client asked for. `context_window` is always the engine's own: advertising a vendor's 128K window for a
-model that holds far less would make well-behaved clients fail.
+id the client asked for. A documented id's `context_window` is the engine's own (W): advertising a vendor's 128K
+window for a model that holds far less would make well-behaved clients fail.
+
+Hontoni's `-1m` ("an extended 1M token context window") is a scale model of the vendor's: `<id>-1m` is one more
+alias, unlisted, that accepts round(W x 1,000,000 / documented context) tokens (claude-sonnet-4, 216K documented:
+9,481 on the 2,048-token tiny model; gpt-4o, 128K: 16,000), so a prompt between the two windows is served by the
+-1m id and refused by the base id, as on the vendor. Only a model whose positions are computed (RoPE) grows: a
+learned position table ends at W.
 
 Which media a model's chat accepts comes from the profile's `vision_models` / `audio_input_models` (a model entry's
 `vision: true`, our own marker, kept off the wire; CompactifAI's documented `supports_audio: true`, which is on it).
@@ -34,7 +40,23 @@ def aliases(vendor: Vendor, lm: LoadedModel, media: frozenset[str] = frozenset()
         claimed |= {"audio"} if entry["id"] in profile.audio_input_models else set()
         accepts = frozenset(claimed) & media
         out[entry["id"]] = lm.variant(entry["id"], fingerprint(entry["id"], lm.fingerprint), accepts)
+        extended = vendor.extended_id(entry["id"])
+        if extended is not None:
+            out[extended] = lm.variant(extended, fingerprint(extended, lm.fingerprint), accepts,
+                                       context_window=extended_window(vendor, entry, lm))
     return out
+
+
+def extended_window(vendor: Vendor, entry: dict[str, Any], lm: LoadedModel) -> int:
+    """What `<id>-1m` accepts: the engine's window scaled as the vendor's extended window is to the documented one
+    (the engine's own where the profile documents neither, or where the model's positions cannot grow)."""
+    documented = entry.get("context")
+    extended = vendor.extended_context.get("context_window")
+    config = lm.model.config
+    rope = any(getattr(config, name, None) is not None for name in ("rope_parameters", "rope_theta"))
+    if not (documented and extended and rope):
+        return lm.context_window
+    return max(lm.context_window, round(lm.context_window * int(extended) / int(documented)))
 
 
 def model_fields(vendor: Vendor, lm: LoadedModel) -> dict[str, Any]:

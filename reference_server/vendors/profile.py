@@ -60,11 +60,35 @@ class Vendor:
 
     # ------------------------------------------------------------------ models
 
+    @property
+    def extended_context(self) -> dict[str, Any]:
+        """Hontoni's `-1m` variant as the profile documents it ({suffix, context_window}); {} where there is none."""
+        return (self.profile.vendor.get("variants") or {}).get("context") or {}
+
+    def extended_id(self, model_id: str) -> str | None:
+        """The served id of a documented model's extended-context alias (`claude-sonnet-4-1m`), or None."""
+        suffix = self.extended_context.get("suffix")
+        return model_id + suffix if suffix and model_id in self._entries else None
+
+    def base_id(self, model_id: str) -> str:
+        """The documented id a served id stands for: an extended-context alias (`claude-sonnet-4-1m`) is its base
+        model's (`claude-sonnet-4`) in every profile fact (kind, prices, capabilities); any other id is its own."""
+        suffix = self.extended_context.get("suffix")
+        if suffix and model_id not in self._entries and model_id.endswith(suffix):
+            base = model_id[: -len(suffix)]
+            if base in self._entries:
+                return base
+        return model_id
+
+    def lists(self, model_id: str) -> bool:
+        """GET /v1/models lists this id: the document's own ids, not the extended-context aliases."""
+        return model_id in self._entries
+
     def entry(self, model_id: str) -> dict[str, Any]:
-        return self._entries.get(model_id, {"id": model_id})
+        return self._entries.get(self.base_id(model_id), {"id": model_id})
 
     def serves(self, model_id: str) -> bool:
-        return model_id in self._entries
+        return self.base_id(model_id) in self._entries
 
     def quantizations(self, model_id: str) -> list[str]:
         q = self.profile.vendor.get("quantization")

@@ -50,10 +50,11 @@ def default_model(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str,
 def variants(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str, Any]:
     """Hontoni's model suffixes: `:high`/`:max` set a thinking budget (budget models) or a reasoning effort
     (effort models), `-1m` asks for the extended context, combined as `model:high-1m`. Explicit parameters in the
-    request win over the suffix."""
+    request win over the suffix. The request goes on to the served id: the base model, or its extended-context
+    alias for -1m (`claude-sonnet-4:high-1m` -> `claude-sonnet-4-1m`, which accepts the larger window)."""
     spec = vendor.profile.vendor.get("variants")
     name = body.get("model")
-    if not spec or not isinstance(name, str) or vendor.serves(name):
+    if not spec or not isinstance(name, str) or vendor.lists(name):
         return body
     base, extended = name, False
     suffix = spec["context"]["suffix"]
@@ -66,7 +67,7 @@ def variants(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str, Any]
         if effort is None:
             raise APIError(404, f"The model '{name}' does not exist: unknown variant ':{tag}' (known: "
                                 f"{', '.join(spec['effort'])}, {suffix}).", param="model", code="model_not_found")
-    if not vendor.serves(base):
+    if not vendor.lists(base):
         raise model_not_found(name)
     kind = vendor.entry(base).get("kind", "none")
     if effort is not None and kind == "none":
@@ -75,7 +76,7 @@ def variants(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str, Any]
     call.notes.update(variant=name, base=base, extended_context=extended)
     if effort is not None:
         call.notes.update(_effort_settings(kind, effort, body, call.surface))
-    return {**body, "model": base}
+    return {**body, "model": vendor.extended_id(base) if extended else base}
 
 
 def _effort_settings(kind: str, effort: dict[str, Any], body: dict[str, Any], surface: str) -> dict[str, Any]:
@@ -88,7 +89,8 @@ def _effort_settings(kind: str, effort: dict[str, Any], body: dict[str, Any], su
 
 
 def known_model(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    """A request naming a model this vendor does not list is a 404 before anything else is judged."""
+    """A request naming a model this vendor does not serve (a documented id, or by now its extended-context alias)
+    is a 404 before anything else is judged."""
     name = body.get("model")
     if isinstance(name, str) and name and not vendor.serves(name):
         raise model_not_found(name)

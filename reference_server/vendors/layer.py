@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wirecheck.spec import sse
 
 from ..errors import APIError, speaks_anthropic
-from . import rules
+from . import live_models, rules
 from .accounts import Accounts
 from .limits import LimitSettings, Limiter, Verdict
 from .profile import Vendor, surface_of
@@ -110,6 +110,8 @@ class VendorLayer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC:
             return await self.app(scope, receive, send)
+        if scope["path"].rstrip("/") == (self.vendor.profile.vendor.get("accounts") or {}).get("models"):
+            return await live_models.respond(scope, receive, send, self.vendor, self._authenticate)
         if self.accounts.handles(scope["path"]):
             return await self.accounts(scope, receive, send)
         rel = self.relative(scope["path"])

@@ -9,6 +9,7 @@ import pytest
 from wirecheck.reference_server.errors import APIError
 from wirecheck.reference_server.vendors import rules
 from wirecheck.reference_server.vendors.layer import Meter, usage_of
+from wirecheck.reference_server.vendors.ledger import Usage
 from wirecheck.reference_server.vendors.limits import parse_limits, settings
 from wirecheck.reference_server.vendors.profile import Options, Vendor
 from wirecheck.spec.profiles import load_profile
@@ -89,6 +90,7 @@ def test_hontoni_plans_and_concurrency() -> None:
 
 def test_new_accounts_get_the_lowest_plan() -> None:
     v = vendor("hontoni")
+    v.open_account("usr_1")
     v.add_key("sk-gw-new", "usr_1")
     assert v.limiter("sk-gw-new").header_values()["X-RateLimit-Limit-RPM"] == "8"  # basic
     assert v.limiter("sk-gw-configured").header_values()["X-RateLimit-Limit-RPM"] == "10000"
@@ -109,12 +111,12 @@ def test_keys_by_prefix_or_exact() -> None:
 def test_balance_is_charged_at_the_documented_price() -> None:
     v = vendor("hontoni", balance=1.0)
     assert v.balance("sk-gw-x") == 1.0
-    v.charge("sk-gw-x", "claude-sonnet-4", (1000, 500))  # seed 002's worked example: $0.0105
+    v.charge("sk-gw-x", "claude-sonnet-4", Usage(1000, 500))  # seed 002's worked example: $0.0105
     assert v.balance("sk-gw-x") == pytest.approx(1.0 - 0.0105)
     v.open_account("usr_1")
     v.add_key("sk-gw-new", "usr_1")
     assert v.balance("sk-gw-new") == 0.0  # a new account starts empty
-    assert v.top_up("usr_1", 2.5) == 2.5 and v.balance("sk-gw-new") == 2.5
+    assert v.ledger.top_up("usr_1", 2.5) == 2.5 and v.balance("sk-gw-new") == 2.5
     assert vendor("hontoni").balance("sk-gw-x") is None  # no --balance: unlimited
 
 
@@ -225,10 +227,12 @@ def test_idempotency_key_must_be_a_uuid() -> None:
 
 
 def test_usage_of_every_surface() -> None:
-    assert usage_of({"usage": {"prompt_tokens": 3, "completion_tokens": 4}}) == (3, 4)
-    assert usage_of({"type": "message_start", "message": {"usage": {"input_tokens": 5, "output_tokens": 1}}}) == (5, 1)
+    assert usage_of({"usage": {"prompt_tokens": 3, "completion_tokens": 4}}) == (3, 4, 0)
+    assert usage_of({"type": "message_start", "message": {"usage": {"input_tokens": 5, "output_tokens": 1}}}) == (5, 1, 0)
     assert usage_of({"type": "response.completed", "response": {"usage": {"input_tokens": 2, "output_tokens": 9}}}) \
-        == (2, 9)
+        == (2, 9, 0)
+    assert usage_of({"usage": {"input_tokens": 2, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 4}}}) \
+        == (2, 9, 4)
     assert usage_of({"choices": []}) is None
 
 
@@ -241,4 +245,4 @@ def test_meter_reads_streams_split_anywhere() -> None:
     for i in range(0, len(body), 5):
         meter.feed(body[i:i + 5])
     meter.end()
-    assert meter.usage == (7, 9)
+    assert meter.usage == (7, 9, 0)

@@ -87,6 +87,8 @@ async def create_response(request: Request) -> Response:
     effort = reasoning_effort(body, (request.scope.get("state") or {}).get("reasoning_effort"))
     # Reasoning takes at most half of max_output_tokens, so a small one still leaves room for an answer.
     think = min(REASONING_TOKENS[effort], params.max_tokens // 2) if effort is not None else 0
+    cap = (request.scope.get("state") or {}).get("thinking_cap")  # a vendor plan's Thinking Budget (Hontoni)
+    think = min(think, cap) if cap is not None else think
     streams = generate_with_thinking(state.engine, prompt, params, grammar, think)
     run = ResponseRun(lm, body, plan, params.temperature, params.top_p, streaming=bool(body.get("stream")),
                       effort=effort)

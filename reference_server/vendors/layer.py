@@ -22,6 +22,7 @@ from wirecheck.spec import sse
 from ..errors import APIError, speaks_anthropic
 from . import live_models, rules
 from .accounts import Accounts
+from .ledger import Usage, insufficient
 from .limits import LimitSettings, Limiter, Verdict
 from .profile import Vendor, surface_of
 
@@ -29,8 +30,9 @@ PUBLIC = frozenset({"/", "/health"})
 GENERATING = frozenset({"chat", "completions", "embeddings", "messages", "responses"})
 
 
-def usage_of(obj: Any) -> tuple[int, int] | None:
-    """(input, output) tokens from any surface's object or stream event that reports usage, else None."""
+def usage_of(obj: Any) -> Usage | None:
+    """Input, output and reasoning tokens from any surface's object or stream event that reports usage, else
+    None. Reasoning is inside the output count on both APIs (completion_tokens_details / output_tokens_details)."""
     if not isinstance(obj, dict):
         return None
     for holder in (obj, obj.get("message"), obj.get("response")):
@@ -38,8 +40,10 @@ def usage_of(obj: Any) -> tuple[int, int] | None:
         if isinstance(usage, dict):
             prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
             completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
+            details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
+            reasoning = details.get("reasoning_tokens", 0) if isinstance(details, dict) else 0
             if isinstance(prompt, int) and isinstance(completion, int):
-                return prompt, completion
+                return Usage(prompt, completion, reasoning if isinstance(reasoning, int) else 0)
     return None
 
 
@@ -50,7 +54,7 @@ class Meter:
     def __init__(self) -> None:
         self.reader: sse.SSEReader | None = None
         self.body = bytearray()
-        self.usage: tuple[int, int] | None = None
+        self.usage: Usage | None = None
         self.stream = False
 
     def start(self, headers: list[tuple[bytes, bytes]]) -> None:
@@ -76,8 +80,9 @@ class Meter:
         except ValueError:
             return
         if found is not None:
-            old = self.usage or (0, 0)
-            self.usage = (max(old[0], found[0]), max(old[1], found[1]))
+            old = self.usage or Usage(0, 0)
+            self.usage = Usage(max(old.input, found.input), max(old.output, found.output),
+                               max(old.reasoning, found.reasoning))
 
 
 @dataclass
@@ -128,7 +133,7 @@ class VendorLayer:
         limiter = self.vendor.limiter(key or "anonymous")
         call = rules.Call(surface, headers, key)
         try:
-            if surface in GENERATING:
+            if surface in GENERATING and not self.vendor.covered(key or ""):
                 self._check_balance(key)
         except APIError as error:
             return await self._reply(scope, receive, send, error, anthropic, limiter)
@@ -157,6 +162,8 @@ class VendorLayer:
                 if isinstance(body, dict):
                     body = rules.prepare(self.vendor, call, body)
                     raw = json.dumps(body).encode()
+                if call.notes.get("extended_context"):  # "-1m: Extended context via pay-as-you-go"
+                    self._check_balance(call.key)
                 idem = rules.idempotency_key(self.vendor, call)
             except APIError as error:
                 return await self._reply(scope, receive, send, error, anthropic, limiter)
@@ -171,6 +178,7 @@ class VendorLayer:
             # within it unless the request says otherwise.
             inner["state"]["thinking_budget"] = call.notes.get("thinking_budget")
             inner["state"]["reasoning_effort"] = call.notes.get("reasoning_effort")  # the same, for /v1/responses
+            inner["state"]["thinking_cap"] = call.notes.get("thinking_cap")  # the plan's Thinking Budget
         meter = Meter()
         entry = self.stored.get(stored_key) if stored_key else None
 
@@ -193,9 +201,10 @@ class VendorLayer:
                 entry.done.set()
             if meter.usage is not None:
                 if limiter is not None:
-                    limiter.charge_tokens(sum(meter.usage))
-                if call.key is not None and call.model:
-                    self.vendor.charge(call.key, call.model, meter.usage)
+                    limiter.charge_tokens(meter.usage.input + meter.usage.output)
+                if call.model:
+                    self.vendor.charge(call.key or "", call.model, meter.usage,
+                                       pay_as_you_go=bool(call.notes.get("extended_context")))
 
     async def _replay(self, key: tuple[str, str], raw: bytes, scope: Scope, receive: Receive, send: Send) -> bool:
         """A retry within the window gets the first response again; True when it was replayed. The first request
@@ -246,8 +255,7 @@ class VendorLayer:
     def _check_balance(self, key: str | None) -> None:
         balance = self.vendor.balance(key or "")
         if balance is not None and balance <= 0:
-            raise APIError(402, f"Insufficient balance (${balance:.4f}). Top up your account to continue using the "
-                                f"API.", code="insufficient_balance", type="insufficient_balance")
+            raise insufficient(balance)
 
     async def _reply(self, scope: Scope, receive: Receive, send: Send, error: APIError, anthropic: bool,
                      limiter: Limiter | None = None) -> None:
@@ -342,4 +350,4 @@ class LimitHeaders:
         finally:
             limiter.release()
             if meter.usage is not None:
-                limiter.charge_tokens(sum(meter.usage))
+                limiter.charge_tokens(meter.usage.input + meter.usage.output)

@@ -9,7 +9,10 @@ from typing import Any
 from wirecheck.spec.profiles import Profile, load_profile
 
 from ..keys import key_matches
+from .ledger import Ledger, Usage, Wallet
 from .limits import LimitSettings, Limiter, settings
+
+CONFIGURED_ACCOUNT = ""  # the account keys given to `wirecheck serve --api-key` belong to
 
 # Where each API path belongs; the vendor's `surfaces` decide which of them exist.
 SURFACE_OF = {"chat/completions": "chat", "completions": "completions", "embeddings": "embeddings",
@@ -44,8 +47,11 @@ class Vendor:
         self.keys: list[bytes] = [k.encode() for k in options.api_keys]
         self.limits: LimitSettings | None = settings(profile.vendor, options.rate_limit or None)
         self._limiters: dict[str, Limiter] = {}
-        self.balances: dict[str, float] = {}  # by account; configured keys share the account ""
-        self.key_accounts: dict[str, str] = {}
+        self.key_accounts: dict[str, str] = {}  # keys issued at run time -> their account
+        self.ledger = Ledger(profile.vendor, clock)
+        # Configured keys share one account: --balance (None: not metered) and --rate-limit's limits.
+        self.ledger.open(CONFIGURED_ACCOUNT, options.balance)
+        self._limited: dict[str, dict[str, int]] = {}  # key -> the limits its Limiter was last given
         self._entries = {e["id"]: e for e in profile.model_entries}
         pools = profile.vendor.get("pools") or {}
         self.dry_pools = list(pools.get("emulated_dry", []) if options.dry_pools is None else options.dry_pools)
@@ -100,7 +106,7 @@ class Vendor:
 
     def open_account(self, account: str) -> None:
         """A new prepaid account (Hontoni's register): it starts with --new-account-balance (0 by default)."""
-        self.balances[account] = float(self.options.new_account_balance)
+        self.ledger.open(account, float(self.options.new_account_balance))
 
     def add_key(self, key: str, account: str) -> None:
         """A key issued at run time (Hontoni's /api/keys): valid from now on, billed to its account."""
@@ -123,36 +129,69 @@ class Vendor:
 
     # ------------------------------------------------------------------ limits and balance
 
+    def account_of(self, key: str) -> str:
+        return self.key_accounts.get(key, CONFIGURED_ACCOUNT)
+
     def limiter(self, key: str) -> Limiter | None:
+        """The key's Limiter, its limits brought up to date with its account's plan and add-on."""
         if self.limits is None:
             return None
-        if key not in self._limiters:
-            made = self.limits
-            plan = (self.profile.vendor.get("accounts") or {}).get("new_account_plan")
-            if key in self.key_accounts and plan:
-                made = settings(self.profile.vendor, {"plan": plan}) or made
-            self._limiters[key] = made.new(self.clock)
-        return self._limiters[key]
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = self.limits.new(self.clock)
+        wanted = self.limits_for(self.account_of(key))
+        if wanted and self._limited.get(key) != wanted:
+            limiter.set_limits(wanted)
+            self._limited[key] = wanted
+        return limiter
 
-    def account_balance(self, account: str) -> float | None:
-        if account not in self.balances:
-            if self.options.balance is None:
-                return None  # the configured keys' shared account, unlimited
-            self.balances[account] = float(self.options.balance)
-        return self.balances[account]
+    def _plan_of(self, account: str) -> str | None:
+        """The plan whose limits apply: the subscribed one; else an account made through register has the lowest
+        plan's (`new_account_plan`), configured keys --rate-limit plan=... (or none: their --rate-limit windows)."""
+        plan, _ = self.ledger.current(account)
+        if plan is not None:
+            return plan
+        if account == CONFIGURED_ACCOUNT:
+            asked = self.options.rate_limit.get("plan")
+            return asked if isinstance(asked, str) else None
+        return (self.profile.vendor.get("accounts") or {}).get("new_account_plan")
+
+    def limits_for(self, account: str) -> dict[str, int] | None:
+        """Every window's limit for the account's keys: its plan's times its add-on's multiplier ("Double all rate
+        limits", concurrency included). Configured keys without a subscription keep --rate-limit's windows."""
+        if self.limits is None:
+            return None
+        subscribed, addon = self.ledger.current(account)
+        plan = subscribed or (None if account == CONFIGURED_ACCOUNT else self._plan_of(account))
+        base = dict(self.limits.limits)
+        if plan is not None:
+            plans = self.profile.vendor.get("plans") or {}
+            base.update({k: int(v) for k, v in plans[plan].items() if k in self.limits.windows})
+        factor = int(self.ledger.addons[addon]["multiplier"]) if addon else 1
+        return {k: v * factor for k, v in base.items()}
+
+    def plan_thinking_budget(self, account: str) -> int | None:
+        """The plan table's Thinking Budget for the account, or None (no plan: not capped)."""
+        plan = self._plan_of(account)
+        budget = ((self.profile.vendor.get("plans") or {}).get(plan) or {}).get("thinking_budget")
+        return int(budget) if budget is not None else None
+
+    def thinking_cap(self, key: str | None) -> int | None:
+        return self.plan_thinking_budget(self.account_of(key or ""))
+
+    def wallet_of(self, account: str) -> Wallet:
+        return self.ledger.wallet(account)
 
     def balance(self, key: str) -> float | None:
-        return self.account_balance(self.key_accounts.get(key, ""))
+        return self.ledger.wallet(self.account_of(key)).balance
 
-    def charge(self, key: str, model_id: str, usage: tuple[int, int]) -> None:
-        """Prepaid billing: cost = input x input price + output x output price, per 1M tokens (Hontoni)."""
-        account = self.key_accounts.get(key, "")
-        if self.account_balance(account) is None:
-            return
-        price = self.entry(model_id).get("price") or [0.0, 0.0, 0.0]
-        cost = (usage[0] * float(price[0]) + usage[1] * float(price[1])) / 1_000_000
-        self.balances[account] -= cost
+    def covered(self, key: str) -> bool:
+        """A subscription pays for the key's (non-extended) requests."""
+        return self.ledger.current(self.account_of(key))[0] is not None
 
-    def top_up(self, account: str, amount: float) -> float:
-        self.balances[account] = (self.account_balance(account) or 0.0) + amount
-        return self.balances[account]
+    def charge(self, key: str, model_id: str, usage: Usage, pay_as_you_go: bool = False) -> dict[str, Any]:
+        """Record a request's cost by the documented formula, charged to the balance unless a subscription covers
+        it (`pay_as_you_go`: never covered, Hontoni's `-1m`)."""
+        entry = self.entry(model_id)
+        price = [float(p) for p in (entry.get("price") or [0.0, 0.0, 0.0])]
+        return self.ledger.charge(self.account_of(key), model_id, usage, price, pay_as_you_go)

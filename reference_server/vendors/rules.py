@@ -30,7 +30,7 @@ class Call:
 
 
 def prepare(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    for rule in (default_model, variants, known_model, n_must_be_one, ignored_fields, responses_gate,
+    for rule in (default_model, variants, known_model, thinking_cap, n_must_be_one, ignored_fields, responses_gate,
                  content_parts, quantization, pools):
         body = rule(vendor, call, body)
     return body
@@ -95,6 +95,29 @@ def known_model(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str, A
     if isinstance(name, str) and name and not vendor.serves(name):
         raise model_not_found(name)
     call.model = name if isinstance(name, str) else None
+    return body
+
+
+def thinking_cap(vendor: Vendor, call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    """Hontoni's plan table gives each plan a Thinking Budget (8,000 .. 64,000). A budget above it, from a `:high` /
+    `:max` suffix or explicit, is lowered to the cap, not refused: the document says to append the suffixes "to
+    any thinking-capable model" on any plan, so `:max` (65,536) on Basic must still answer. Effort models keep
+    their effort and think at most the cap's tokens (`reasoning_cap`)."""
+    cap = vendor.thinking_cap(call.key) if vendor.profile.vendor.get("plans") else None
+    if cap is None:
+        return body
+    call.notes["thinking_cap"] = cap
+    if call.notes.get("thinking_budget") is not None and call.notes["thinking_budget"] > cap:
+        call.notes["thinking_budget"] = cap
+    thinking = body.get("thinking")
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget > cap:
+        call.notes["thinking_capped"] = budget
+        body = {**body, "thinking": {**thinking, "budget_tokens": cap}}  # type: ignore[dict-item]
+    explicit = body.get("thinking_budget")
+    if isinstance(explicit, int) and not isinstance(explicit, bool) and explicit > cap:
+        call.notes["thinking_capped"] = explicit
+        body = {**body, "thinking_budget": cap}
     return body
 
 

@@ -24,6 +24,8 @@ FAULTS = {name: fault for name, fault in load_faults().items() if fault.profile 
 VENDORS = ("hoonify", "hontoni", "hoziron", "compactifai")
 WORKERS = int(os.environ.get("WIRECHECK_SELFTEST_WORKERS", "2"))
 DEADLINE = 20.0
+# For development: WIRECHECK_SELFTEST_FAULTS=a,b runs only those faults (and their vendors' clean runs).
+ONLY = {n for n in os.environ.get("WIRECHECK_SELFTEST_FAULTS", "").split(",") if n}
 
 
 def _clean(vendor: str) -> str:
@@ -38,6 +40,8 @@ def runs(tmp_path_factory) -> dict[str, Run]:
     planned: list[Run] = []
     with ExitStack() as stack:
         for vendor in VENDORS:
+            if ONLY and not any(FAULTS[n].profile == vendor for n in ONLY if n in FAULTS):
+                continue
             key = load_profile(vendor).example_key()
             server = stack.enter_context(running_server("--profile", vendor, "--api-key", key))
             proxy = stack.enter_context(running_server(
@@ -46,7 +50,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
             planned.append(suite_run(_clean(vendor), f"{proxy.base_url}/fault/none", out, ids=None, deadline=DEADLINE,
                                      api_key=key, profile=vendor, timeout=300))
             for name, fault in sorted(FAULTS.items()):
-                if fault.profile != vendor:
+                if fault.profile != vendor or (ONLY and name not in ONLY):
                     continue
                 ids = [c for c in selection(fault, checks) if c in checks]
                 planned.append(suite_run(name, f"{proxy.base_url}/fault/{name}", out, ids=ids, deadline=DEADLINE,
@@ -58,6 +62,8 @@ def runs(tmp_path_factory) -> dict[str, Run]:
 
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_emulation_passes_its_profile(runs: dict[str, Run], vendor: str) -> None:
+    if _clean(vendor) not in runs:
+        pytest.skip("not selected by WIRECHECK_SELFTEST_FAULTS")
     run = runs[_clean(vendor)]
     assert not run.timed_out, run.tail()
     failed = [f"{r['id']}: {r['message']}" for r in run.records if r["result"] == "fail"]
@@ -74,6 +80,8 @@ def test_emulation_passes_its_profile(runs: dict[str, Run], vendor: str) -> None
 
 @pytest.mark.parametrize("name", sorted(FAULTS))
 def test_vendor_fault_is_caught(runs: dict[str, Run], name: str) -> None:
+    if ONLY and name not in ONLY:
+        pytest.skip("not selected by WIRECHECK_SELFTEST_FAULTS")
     fault = FAULTS[name]
     checks = load_checks()
     expected = expected_failures(fault, checks)

@@ -33,6 +33,27 @@ def set_field(obj: Any, ctx: Context) -> list[Any]:
     return [out]
 
 
+@_json_fault("set-path")
+def set_path(obj: Any, ctx: Context) -> list[Any]:
+    """Set the field at a dotted `path` of every body (`data.*.cost`: every item of a list) to `value`: a nested
+    figure an account API gets wrong (a price, a cost) while the rest of the body is right."""
+    out = copy.deepcopy(obj)
+    *parents, last = str(ctx.params["path"]).split(".")
+    holders = [out]
+    for step in parents:
+        holders = [child for h in holders for child in _children(h, step)]
+    for holder in holders:
+        if isinstance(holder, dict) and last in holder:
+            holder[last] = copy.deepcopy(ctx.params.get("value"))
+    return [out]
+
+
+def _children(holder: Any, step: str) -> list[Any]:
+    if step == "*":
+        return list(holder) if isinstance(holder, list) else []
+    return [holder[step]] if isinstance(holder, dict) and step in holder else []
+
+
 @_json_fault("created-float")
 def created_float(obj: Any, ctx: Context) -> list[Any]:
     """`created` as a float (SambaNova): typed clients that expect an integer fail to deserialise."""

@@ -203,6 +203,29 @@ def reply_instead(req: Req, ctx: Context) -> Reply:
                                             "param": None, "code": ctx.params.get("code")}})
 
 
+@transform("request.reject-above")
+def reject_above(req: Req, ctx: Context) -> Req | Reply:
+    """Answer 400 when the number at a dotted `path` of the body (`thinking.budget_tokens`) is above `above`: a
+    gateway that refuses what it should lower to its bound."""
+    value: Any = req.body
+    for step in str(ctx.params["path"]).split("."):
+        value = value.get(step) if isinstance(value, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= ctx.params["above"]:
+        return req
+    return bad_request(str(ctx.params.get("message", f"{ctx.params['path']} may be at most {ctx.params['above']}.")),
+                       ctx.params["path"], str(ctx.params.get("code", "invalid_value")))
+
+
+@transform("request.reply-json")
+def reply_json(req: Req, ctx: Context) -> Req | Reply:
+    """Answer `body` with `status` (200) without forwarding, to the `methods` given (default: all): a gateway that
+    acknowledges what it never does."""
+    methods = ctx.params.get("methods")
+    if methods is not None and req.method not in methods:
+        return req
+    return Reply.of_json(int(ctx.params.get("status", 200)), ctx.params.get("body") or {})
+
+
 @transform("request.ignore-auth")
 def ignore_auth(req: Req, ctx: Context) -> Req:
     """Forward every request with the proxy's own upstream key, whatever key (if any) the client sent."""

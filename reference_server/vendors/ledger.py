@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 from ..errors import APIError
 
 PERIOD_S = 30 * 86400  # "$6/mo": a month of 30 days
+MAX_TRANSACTIONS = 10_000  # kept per account (GET /api/billing/transactions pages at most 500)
 
 
 def insufficient(balance: float, needed: float | None = None) -> APIError:
@@ -50,7 +52,8 @@ class Wallet:
     referred_by: str | None = None
     referrals: int = 0
     credits_earned: float = 0.0
-    transactions: list[dict[str, Any]] = field(default_factory=list)
+    # The newest MAX_TRANSACTIONS only: a load test on one key must not grow the server without bound.
+    transactions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_TRANSACTIONS))
     invoices: list[dict[str, Any]] = field(default_factory=list)
 
 

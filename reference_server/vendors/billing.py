@@ -187,20 +187,20 @@ async def promo_code(accounts: Accounts, request: Request, _: dict[str, str]) ->
 # ---------------------------------------------------------------------------------------------- card payments
 
 
-async def checkout(accounts: Accounts, request: Request, _: dict[str, str]) -> Response:
+async def _new_payment(accounts: Accounts, request: Request, kind: str) -> dict[str, Any]:
     account = accounts.account(request)
     body = await json_body(request)
-    payment = accounts.vendor.ledger.create_payment(account.id, "checkout.session", amount_of(body),
-                                                    _optional(body, "promo_code"))
+    return accounts.vendor.ledger.create_payment(account.id, kind, amount_of(body), _optional(body, "promo_code"))
+
+
+async def checkout(accounts: Accounts, request: Request, _: dict[str, str]) -> Response:
+    payment = await _new_payment(accounts, request, "checkout.session")
     path = accounts.paths["checkout"] + f"/{payment['id']}/complete"
     return JSONResponse({**payment, "url": _root(request) + path}, status_code=201)
 
 
 async def intent(accounts: Accounts, request: Request, _: dict[str, str]) -> Response:
-    account = accounts.account(request)
-    body = await json_body(request)
-    payment = accounts.vendor.ledger.create_payment(account.id, "payment_intent", amount_of(body),
-                                                    _optional(body, "promo_code"))
+    payment = await _new_payment(accounts, request, "payment_intent")
     path = accounts.paths["intent"] + f"/{payment['id']}/confirm"
     secret = f"{payment['id']}_secret_{_sign(payment['id'])[:24]}"
     return JSONResponse({**payment, "client_secret": secret, "confirm_url": _root(request) + path},

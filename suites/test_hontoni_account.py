@@ -173,15 +173,16 @@ def test_thinking_cap(wire, target) -> None:
                  "responses' X-RateLimit-Remaining-* fall by exactly one per request while the limit stays, and "
                  "X-RateLimit-Concurrent-Active counts the request being answered. Clients pace on these numbers.")
 def test_windows(wire, target) -> None:
-    session = fresh_session(wire, target)
+    session = fresh_session(wire, target, top_up=1)  # chat, not GET /models: surely counted wherever limits apply
     specs = _documented_headers(target)
     remaining = {n.lower(): w for n, (m, w) in specs.items() if m == "remaining"}
     seen: list[dict[str, int]] = []
+    limits: list[dict[str, int]] = []
     last: Exchange | None = None
     for _ in range(3):
-        _, last = wire.probe(headers=session.headers, auth=False)
+        last = _chat(session)
         if last.status != 200:
-            fail(f"a probe with a fresh key got HTTP {last.status}", last.evidence())
+            fail(f"a chat completion with a fresh key got HTTP {last.status}", last.evidence())
         got = {k.lower(): v for k, v in last.headers.items()}
         values = {w: int(got[n]) for n, w in remaining.items() if got.get(n, "").isdigit()}
         missing = sorted(w for w in remaining.values() if w not in values)
@@ -192,6 +193,10 @@ def test_windows(wire, target) -> None:
             fail(f"the concurrency header says {active!r} active while this request is being answered",
                  last.evidence())
         seen.append(values)
+        limits.append(_limits_shown(last, target))
+    if limits[0] != limits[-1]:
+        fail(f"the limits changed across three requests with no plan change: {limits[0]} then {limits[-1]}",
+             last.evidence() if last else None)
     for window in seen[0]:
         steps = [seen[i][window] - seen[i + 1][window] for i in range(len(seen) - 1)]
         if steps != [1, 1]:

@@ -5,11 +5,14 @@ emulated card payments, and money that stays exact under concurrent clients."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 
 import anthropic
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wirecheck.suites.serve import running
 
@@ -265,3 +268,35 @@ def test_usage_cost_is_the_documented_formula() -> None:
     assert usage_cost(Usage(1000, 500), [3.0, 15.0, 15.0]) == pytest.approx(0.0105)
     # 100 of the 500 output tokens were reasoning, priced at the reasoning price and not again as output.
     assert usage_cost(Usage(1000, 500, 100), [3.0, 15.0, 30.0]) == pytest.approx((3000 + 400 * 15 + 100 * 30) / 1e6)
+
+
+# ------------------------------------------------------------------------------------------ bad input, generated
+
+_FIELDS = ("email", "password", "name", "amount", "plan", "addon", "code", "promo_code", "client_secret")
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                 max_size=3), max_leaves=8)
+_BODIES = st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=8), _JSON, max_size=4) | _JSON
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("POST", "/api/keys"),
+    ("POST", "/api/billing/topup"), ("POST", "/api/subscription"), ("POST", "/api/addons"),
+    ("POST", "/api/billing/referral"), ("POST", "/api/billing/promo-code"), ("POST", "/api/billing/topup/checkout"),
+    ("POST", "/api/billing/topup/intent"), ("DELETE", "/api/subscription"), ("GET", "/api/billing/transactions"),
+])
+def test_any_body_gets_a_status_and_an_envelope_never_a_500(hontoni, method: str, path: str) -> None:
+    client, token, key, _ = _new(hontoni, balance=500)
+    who = _auth(token if path == "/api/keys" else key)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(body=_BODIES)
+    def send(body) -> None:
+        raw = json.dumps(body, allow_nan=True).encode()
+        reply = client.request(method, path, content=raw, headers={**who, "content-type": "application/json"},
+                               params={"limit": "x"} if method == "GET" else None)
+        assert reply.status_code < 500, (body, reply.text)
+        if reply.status_code >= 400:
+            _error(reply, reply.status_code)
+
+    send()

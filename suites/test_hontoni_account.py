@@ -315,3 +315,27 @@ def test_account_errors(wire, target) -> None:
                   target)
     _expect_error(session.call("POST", "topup", raw=b"{not json"), 400, "POST topup with a body that is not JSON",
                   target)
+
+
+@check("hontoni.billing.extended-pay-as-you-go", surface="chat",
+       claims=("hontoni.billing", "hontoni.extended-context", "hontoni.subscription"),
+       faults=("hontoni-extended-context-ignored", "hontoni-balance-not-charged"),
+       rationale="Seed 002 Model Variants: '-1m: Extended context via pay-as-you-go'. Whatever a plan covers, a "
+                 "-1m request is charged to the prepaid balance by the documented formula at the base model's "
+                 "prices; a gateway that serves -1m under the plan bills nothing for a context it does not give.")
+def test_extended_pay_as_you_go(wire, target) -> None:
+    session = fresh_session(wire, target, top_up=10)
+    session.object("POST", "subscription", {"plan": "basic"})
+    model = next(e for e in target.profile.model_entries if e.get("kind") == "none")
+    extended = model["id"] + target.profile.vendor["variants"]["context"]["suffix"]
+    start = _balance(session)
+    reply = _chat(session, extended)
+    usage = expect_object(reply, f"a chat completion on {extended!r} under the basic plan").get("usage") or {}
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        fail(f"the completion reported no usage to bill ({usage!r})", reply.evidence())
+    cost = (prompt * model["price"][0] + completion * model["price"][1]) / 1_000_000
+    spent = start - _balance(session)
+    if abs(spent - cost) > 1e-6:
+        fail(f"a {extended!r} request of {prompt} in / {completion} out under a plan took ${spent:.8f} from the "
+             f"balance; pay-as-you-go at {model['id']}'s prices is ${cost:.8f}")

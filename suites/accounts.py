@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+
 from .registry import fail
 from .target import Target
 from .wire import Exchange
@@ -72,10 +74,16 @@ class Session:
         return self.wire.request(method, account_url(self.target, path), json_body=body, content=raw,
                                  headers=sent, auth=False)
 
-    def object(self, method: str, name: str, body: Any = None, what: str | None = None) -> dict[str, Any]:
-        """The JSON object a 200 or 201 answers, or a failure that shows what came instead."""
+    def object(self, method: str, name: str, body: Any = None, what: str | None = None,
+               guessed: bool = False) -> dict[str, Any]:
+        """The JSON object a 200 or 201 answers, or a failure that shows what came instead. `guessed`: the document
+        shows no request body for this endpoint, so a target refusing wirecheck's (400, 404, 405, 422) makes the
+        check inconclusive, not failed."""
         ex = self.call(method, name, body)
         what = what or f"{method} {self.target.profile.vendor['accounts'][name]}"
+        if guessed and ex.status in (400, 404, 405, 422):
+            pytest.skip(f"inconclusive: {what} with {body!r} got HTTP {ex.status}; the document shows no request "
+                        f"body for it, so this may be wirecheck's guess, not the target's defect")
         if ex.status not in (200, 201):
             fail(f"{what} got HTTP {ex.status}: {ex.body[:200].decode('utf-8', 'replace')}", ex.evidence())
         try:
@@ -100,6 +108,7 @@ def fresh_session(wire, target: Target, top_up: float = 0) -> Session:
     if not isinstance(token, str) or not token:
         fail(f"POST {paths['register']} returned no access_token", ex.evidence())
     session = Session(wire, target, email, password, token, _key_for(wire, target, token))
-    if top_up:
-        session.object("POST", "topup", {"amount": top_up}, f"POST {paths['topup']} {{amount: {top_up}}}")
+    if top_up:  # "Add funds (direct credit)": a deployment may not open it to every account
+        session.object("POST", "topup", {"amount": top_up}, f"POST {paths['topup']} {{amount: {top_up}}}",
+                       guessed=True)
     return session

@@ -20,6 +20,8 @@ from .target import Target
 from .wire import Exchange
 
 HELLO = [{"role": "user", "content": "Say hi."}]
+# Six decimals, so the balances show how precisely the target keeps them (a round $5 would read as 0 decimals).
+PRECISE_TOP_UP = 5.123457
 
 
 def _error_problems(ex: Exchange, status: int, what: str, target: Target) -> list[str]:
@@ -104,8 +106,7 @@ def test_subscription(wire, target) -> None:
     session = fresh_session(wire, target, top_up=20)
     listed = expect_object(session.call("GET", "subscription"), "GET /api/subscription")
     _expect_prices(listed, "plans", target.profile.vendor["plans"], "GET /api/subscription")
-    done = session.call("POST", "subscription", {"plan": "standard"})
-    expect_object(done, "POST /api/subscription {plan: standard}")
+    session.object("POST", "subscription", {"plan": "standard"}, guessed=True)
     after = _chat(session)
     if after.status != 200:
         fail(f"a chat completion after subscribing got HTTP {after.status}", after.evidence())
@@ -127,7 +128,7 @@ def test_addons(wire, target) -> None:
     base = _limits_shown(before, target)
     if not base:
         fail("a chat completion carried no X-RateLimit-Limit-* headers to compare", before.evidence())
-    expect_object(session.call("POST", "addons", {"addon": "rate_limit_2x"}), "POST /api/addons")
+    session.object("POST", "addons", {"addon": "rate_limit_2x"}, guessed=True)
     after = _chat(session)
     problems = _limit_mismatch(_limits_shown(after, target), {w: v * 2 for w, v in base.items()})
     if problems:
@@ -138,7 +139,9 @@ def test_addons(wire, target) -> None:
                                                                   "hontoni.extended-context"),
        faults=("hontoni-thinking-cap-refused", "hontoni-max-suffix-refused"),
        rationale="Each plan has a Thinking Budget (8,000 .. 64,000, seed 002 Plan-Based Limits) and `:max` asks for "
-                 "65,536 on \"any thinking-capable model\": a budget above the plan's is lowered to it, not refused. "
+                 "65,536 on \"any thinking-capable model\": `:max` must answer whatever the plan. An explicit budget "
+                 "above the plan's should be lowered to it (--strict: refusing it is a reading the document allows "
+                 "less well). "
                  "Seen through Anthropic's own rule (budget_tokens < max_tokens): with budget_tokens above the cap "
                  "and max_tokens between the cap and that budget, only a capped request is valid. Uses the -1m "
                  "window, which holds max_tokens above the cap.")
@@ -162,6 +165,8 @@ def test_thinking_cap(wire, target) -> None:
     over = {"model": base + suffix, "max_tokens": cap + 1000, "messages": HELLO, "stop_sequences": [" "],
             "thinking": {"type": "enabled", "budget_tokens": cap + 4000}}
     capped = session.wire.post("messages", over, headers=session.headers, auth=False)
+    if capped.status == 400 and not target.strict:
+        return  # refusing an explicit budget above the cap is a reading too: a --strict finding (wirecheck caps)
     if capped.status != 200:
         fail(f"budget_tokens {cap + 4000} (plan cap {cap}) with max_tokens {cap + 1000} got HTTP {capped.status}: "
              f"the budget was not lowered to the plan's cap before it was judged", capped.evidence())
@@ -211,7 +216,7 @@ def test_windows(wire, target) -> None:
                  "1M tokens, deducted from the prepaid balance. GET /api/billing/transactions must record the "
                  "charge for a request with its token counts and that cost, and the balance must fall by it.")
 def test_transactions(wire, target) -> None:
-    session = fresh_session(wire, target, top_up=5)
+    session = fresh_session(wire, target, top_up=PRECISE_TOP_UP)
     start = _balance(session)
     model = next(e for e in target.profile.model_entries if e.get("kind") == "none")
     reply = _chat(session, model["id"])
@@ -221,7 +226,11 @@ def test_transactions(wire, target) -> None:
         fail(f"the completion reported no usage to bill ({usage!r})", reply.evidence())
     cost = (prompt * model["price"][0] + completion * model["price"][1]) / 1_000_000
     listed = expect_object(session.call("GET", "transactions"), "GET /api/billing/transactions")
-    rows = [r for r in listed.get("data") or [] if isinstance(r, dict) and r.get("type") == "usage"]
+    data = [r for r in listed.get("data") or [] if isinstance(r, dict)]
+    if data and not any("cost" in r or "type" in r for r in data):
+        pytest.skip(f"inconclusive: transactions carry fields {sorted(data[0])[:8]}; the document shows none, and "
+                    f"wirecheck reads type / cost / input_tokens / output_tokens")
+    rows = [r for r in data if r.get("type") == "usage"]
     if not rows:
         fail("GET /api/billing/transactions lists no usage charge after a request")
     row = rows[0]
@@ -232,8 +241,17 @@ def test_transactions(wire, target) -> None:
         fail(f"the charge's cost is {row.get('cost')!r}; the documented formula gives {cost:.10f} for {prompt} in "
              f"and {completion} out at ${model['price'][0]} / ${model['price'][1]} per 1M")
     end = _balance(session)
+    _skip_if_unseen(cost, start, end)
     if abs((start - end) - cost) > 1e-6:
         fail(f"the balance went from {start} to {end} ({start - end:.8f} less); the request cost {cost:.8f}")
+
+
+def _skip_if_unseen(cost: float, *balances: float) -> None:
+    """A balance shown to fewer decimals than a charge needs (cents, say) cannot show it: inconclusive."""
+    shown = max(len(repr(b).partition(".")[2].rstrip("0")) for b in balances)
+    if shown <= 4 and cost < 10 ** -shown:
+        pytest.skip(f"inconclusive: balances {balances} are shown to {shown} decimals; a charge of ${cost:.8f} "
+                    f"cannot show in them")
 
 
 def _balance(session: Session) -> float:
@@ -256,7 +274,7 @@ def test_referral(wire, target) -> None:
     code, count = mine.get("code"), mine.get("referrals")
     if not isinstance(code, str) or not code or not isinstance(count, int):
         fail(f"GET /api/billing/referral returned code {code!r} and referrals {count!r}")
-    expect_object(newcomer.call("POST", "referral", {"code": code}), "POST /api/billing/referral (a new code)")
+    newcomer.object("POST", "referral", {"code": code}, "POST /api/billing/referral (a new code)", guessed=True)
     after = expect_object(referrer.call("GET", "referral"), "GET /api/billing/referral after a referral")
     if after.get("referrals") != count + 1:
         fail(f"the referrer's referrals went from {count} to {after.get('referrals')!r} after its code was applied")
@@ -288,11 +306,11 @@ def test_promo_code(wire, target) -> None:
                  "invoice a 404. Nothing is paid: sessions and intents are left unpaid.")
 def test_payments(wire, target) -> None:
     session = fresh_session(wire, target)
-    made = session.object("POST", "checkout", {"amount": 10})
+    made = session.object("POST", "checkout", {"amount": 10}, guessed=True)
     if not isinstance(made.get("id"), str) or not str(made.get("url", "")).startswith(("http://", "https://")):
         fail(f"the checkout session has id {made.get('id')!r} and url {made.get('url')!r}: a client has nowhere "
              f"to send the user")
-    intent = session.object("POST", "intent", {"amount": 10})
+    intent = session.object("POST", "intent", {"amount": 10}, guessed=True)
     if not isinstance(intent.get("client_secret"), str) or not intent["client_secret"]:
         fail(f"the payment intent has no client_secret ({sorted(intent)[:10]}): a client cannot confirm it")
     listed = expect_object(session.call("GET", "invoices"), "GET /api/billing/invoices")
@@ -321,11 +339,12 @@ def test_account_errors(wire, target) -> None:
        claims=("hontoni.billing", "hontoni.extended-context", "hontoni.subscription"),
        faults=("hontoni-extended-context-ignored", "hontoni-balance-not-charged"),
        rationale="Seed 002 Model Variants: '-1m: Extended context via pay-as-you-go'. Whatever a plan covers, a "
-                 "-1m request is charged to the prepaid balance by the documented formula at the base model's "
-                 "prices; a gateway that serves -1m under the plan bills nothing for a context it does not give.")
+                 "-1m request is charged to the prepaid balance, at least what the documented formula gives at the "
+                 "base model's prices (the document names no -1m prices; a premium would only add); a gateway that "
+                 "serves -1m under the plan bills nothing for a context it does not give.")
 def test_extended_pay_as_you_go(wire, target) -> None:
-    session = fresh_session(wire, target, top_up=10)
-    session.object("POST", "subscription", {"plan": "basic"})
+    session = fresh_session(wire, target, top_up=PRECISE_TOP_UP + 5)
+    session.object("POST", "subscription", {"plan": "basic"}, guessed=True)
     model = next(e for e in target.profile.model_entries if e.get("kind") == "none")
     extended = model["id"] + target.profile.vendor["variants"]["context"]["suffix"]
     start = _balance(session)
@@ -335,7 +354,9 @@ def test_extended_pay_as_you_go(wire, target) -> None:
     if not isinstance(prompt, int) or not isinstance(completion, int):
         fail(f"the completion reported no usage to bill ({usage!r})", reply.evidence())
     cost = (prompt * model["price"][0] + completion * model["price"][1]) / 1_000_000
-    spent = start - _balance(session)
-    if abs(spent - cost) > 1e-6:
+    end = _balance(session)
+    spent = start - end
+    _skip_if_unseen(cost, start, end)
+    if spent < cost - 1e-6:  # a long-context premium (Anthropic doubles input past 200K) would be more, not less
         fail(f"a {extended!r} request of {prompt} in / {completion} out under a plan took ${spent:.8f} from the "
-             f"balance; pay-as-you-go at {model['id']}'s prices is ${cost:.8f}")
+             f"balance; pay-as-you-go at {model['id']}'s prices is at least ${cost:.8f}")

@@ -50,18 +50,19 @@ def live_model_problems(model: dict[str, Any], entry: dict[str, Any]) -> list[st
     problems = []
     if not isinstance(model.get("capabilities"), list):
         problems.append(f"capabilities is {model.get('capabilities')!r}, not a list")
+    # The document promises the list and capabilities; prices and windows are judged where the target gives them.
     pricing = model.get("pricing")
-    if not isinstance(pricing, dict):
+    if pricing is not None and not isinstance(pricing, dict):
         problems.append(f"pricing is {pricing!r}, not an object")
-        pricing = {}
-    for name, documented in _documented_prices(entry):
+    for name, documented in _documented_prices(entry) if isinstance(pricing, dict) else ():
         seen = pricing.get(name)
-        if not (isinstance(seen, (int, float)) and math.isclose(seen, documented, rel_tol=1e-9, abs_tol=1e-9)):
+        if seen is not None and not (isinstance(seen, (int, float))
+                                     and math.isclose(seen, documented, rel_tol=1e-9, abs_tol=1e-9)):
             problems.append(f"pricing.{name} is {seen!r}, documented ${documented:.2f} per 1M tokens")
     base, extended = model.get("context_window"), model.get("extended_context_window")
-    if not (_is_window(base) and _is_window(extended)):
+    if any(v is not None and not _is_window(v) for v in (base, extended)):
         problems.append(f"context_window {base!r} / extended_context_window {extended!r} are not positive integers")
-    elif extended < base:
+    elif _is_window(base) and _is_window(extended) and extended < base:
         problems.append(f"extended_context_window {extended} is smaller than context_window {base}")
     return problems
 

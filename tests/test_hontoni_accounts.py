@@ -228,6 +228,35 @@ def test_money_is_exact_under_concurrent_clients(hontoni) -> None:
     assert client.get("/api/billing/balance").json()["balance"] == pytest.approx(expected)
 
 
+def test_what_reviewers_broke(hontoni) -> None:
+    """Streams without include_usage are billed; no client string makes a 500; nothing is bought twice; a session
+    is paid on its page and an intent only with its secret; counting tokens needs no balance."""
+    client, _, key, _ = _new(hontoni, balance=10)
+    with client.stream("POST", "/v1/chat/completions", headers=_auth(key), json={
+            "model": "gpt-4o", "messages": HELLO, "max_tokens": 4, "stream": True}) as stream:
+        assert stream.status_code == 200 and '"usage"' not in stream.read().decode()
+    row = client.get("/api/billing/transactions?limit=1", headers=_auth(key)).json()["data"][0]
+    assert row["type"] == "usage" and row["input_tokens"] > 0 and row["cost"] > 0
+    assert client.get("/api/billing/balance", headers=_auth(key)).json()["balance"] == pytest.approx(10 - row["cost"])
+    surrogate = b'{"email": "x@example.com", "password": "\\ud800\\ud800\\ud800\\ud800", "name": "\\udfff"}'
+    _error(client.post("/api/auth/register", content=surrogate), 400, "invalid_json")
+    intent = client.post("/api/billing/topup/intent", json={"amount": 5}, headers=_auth(key)).json()
+    _error(client.post(intent["confirm_url"], json={"client_secret": "é"}), 400, "invalid_client_secret")
+    _error(client.get(intent["confirm_url"].replace("/intent/", "/checkout/").replace("/confirm", "/complete")), 404)
+    session = client.post("/api/billing/topup/checkout", json={"amount": 5}, headers=_auth(key)).json()
+    assert client.get(session["url"]).json()["status"] == "complete"
+    invoice = client.get("/api/billing/invoices", headers=_auth(key)).json()["data"][0]["id"]
+    link = client.get(f"/api/billing/invoices/{invoice}/pdf", headers=_auth(key)).json()["url"]
+    _error(client.get(link.split("?")[0], params={"download": "é"}), 404)
+    assert client.post("/api/subscription", json={"plan": "basic"}, headers=_auth(key)).status_code == 200
+    _error(client.post("/api/subscription", json={"plan": "basic"}, headers=_auth(key)), 409, "plan_already_active")
+    _, _, broke, _ = _new(hontoni)  # $0: counting is free, answering is not
+    counted = client.post("/v1/messages/count_tokens", headers={**_auth(broke), "anthropic-version": "2023-06-01"},
+                          json={"model": "claude-sonnet-4", "messages": HELLO})
+    assert counted.status_code == 200, counted.text
+    _error(_chat(client, broke), 402, "insufficient_balance")
+
+
 # ------------------------------------------------------------------------------------------ the ledger, by clock
 
 
@@ -273,7 +302,8 @@ def test_usage_cost_is_the_documented_formula() -> None:
 # ------------------------------------------------------------------------------------------ bad input, generated
 
 _FIELDS = ("email", "password", "name", "amount", "plan", "addon", "code", "promo_code", "client_secret")
-_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+_TEXT = st.text(max_size=20) | st.sampled_from(["\ud800", "\udfff x", "é", "\x00", "𝄞" * 3])  # lone surrogates too
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | _TEXT,
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
                                                                                  max_size=3), max_leaves=8)
 _BODIES = st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=8), _JSON, max_size=4) | _JSON

@@ -54,7 +54,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
                     continue
                 ids = [c for c in selection(fault, checks) if c in checks]
                 planned.append(suite_run(name, f"{proxy.base_url}/fault/{name}", out, ids=ids, deadline=DEADLINE,
-                                         api_key=key, profile=vendor, timeout=180))
+                                         api_key=key, profile=vendor, strict=fault.strict, timeout=180))
         done = run_all(planned, out, WORKERS)
     print(f"\nvendor self-test: {len(done)} suite runs in {time.monotonic() - start:.1f}s")
     return done

@@ -27,7 +27,8 @@ from ..media_source import load_image
 from ..prompts import MediaRef, Prompt, chat_prompt, media_prompt, media_refs, placeholder_id
 from ..request_body import check_messages_bound, read_json, validate
 from ..tool_calls import CallStart, Content, Piece, ToolCall, ToolCallParser
-from .common import check_quantization, check_stream_options, new_id, now, resolve_model, sampling_params, vendor_fields
+from .common import (check_quantization, check_stream_options, new_id, now, report_usage, resolve_model,
+                     sampling_params, vendor_fields)
 from .models import quantizations
 from .streaming import guarded_stream, sse_response, unless_disconnected
 from .tools import OutputPlan, output_grammar, output_plan
@@ -116,6 +117,7 @@ async def create_chat_completion(request: Request) -> Response:
                              prompt_param="messages", limit=state.config.max_tokens_limit)
     params = replace(params, grammar=grammar)
     stream = state.engine.generate(prompt, params, chat.media)
+    report_usage(request, lambda: stream.usage.as_dict())
     # Key order as OpenAI sends it; "object" is overwritten per frame kind.
     head = {"id": new_id("chatcmpl-"), "object": "", "created": now(), "model": lm.id,
             "system_fingerprint": lm.fingerprint, **vendor_fields(request)}

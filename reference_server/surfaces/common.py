@@ -6,6 +6,7 @@ import secrets
 import string
 import time
 from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 from ..engine.grammar import Grammar
@@ -29,6 +30,14 @@ def vendor_fields(request: Any) -> dict[str, Any]:
     """Fields an emulated vendor adds to this request's response objects (Hoonify's `pool`, a per-quantization
     system_fingerprint); set by the vendor layer, empty otherwise."""
     return dict((request.scope.get("state") or {}).get("response_fields") or {})
+
+
+def report_usage(request: Any, usage: Callable[[], dict[str, int]]) -> None:
+    """Tell a vendor layer in front how many tokens this request used, whatever the response itself reports (an
+    OpenAI stream carries usage only with include_usage; a cut-off stream none): it bills by this."""
+    state = request.scope.get("state")
+    if isinstance(state, dict):
+        state["usage"] = usage
 
 
 def resolve_model(models: dict[str, LoadedModel], body: dict[str, Any]) -> LoadedModel:

@@ -17,7 +17,8 @@ from ..engine.worker import GenerationStream
 from ..errors import invalid
 from ..prompts import text_prompt
 from ..request_body import read_json, validate
-from .common import (check_quantization, check_stream_options, check_token_ids, new_id, now, resolve_model,
+from .common import (check_quantization, check_stream_options, check_token_ids, new_id, now, report_usage,
+                     resolve_model,
                      sampling_params, split_inputs, vendor_fields)
 from .models import quantizations
 from .streaming import guarded_stream, tagged_events, sse_response, unless_disconnected
@@ -80,6 +81,7 @@ async def create_completion(request: Request) -> Response:
     n = int(body.get("n") or 1)
     echoes = [decode_ids(lm.token_bytes, ids) if body.get("echo") else "" for ids in prompts]
     job = _Job(streams, n, echoes, logprobs is not None)
+    report_usage(request, lambda: job.usage)
     head = {"id": new_id("cmpl-"), "object": "text_completion", "created": now(), "model": lm.id,
             "system_fingerprint": lm.fingerprint, **vendor_fields(request)}
     if body.get("stream"):

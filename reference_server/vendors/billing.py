@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _PDF_KEY = secrets.token_bytes(32)  # signs invoice download links, which (like Stripe's) need no credentials
 MAX_TOPUP = 10_000
+BODY_LIMIT = 64 * 1024
 
 
 def amount_of(body: dict[str, Any]) -> float:
@@ -54,14 +55,19 @@ def _root(request: Request) -> str:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > 64 * 1024:
-        raise APIError(413, "The body is too large for an account request (64 KB at most).",
-                       code="request_too_large")
+    """A JSON object of at most 64 KB (read no further), with no string that cannot be UTF-8 (JSON allows a lone
+    surrogate, `"\\ud800"`; hashing or answering it would fail)."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > BODY_LIMIT:
+            raise APIError(413, "The body is too large for an account request (64 KB at most).",
+                           code="request_too_large")
     try:
         body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise APIError(400, "The body must be a JSON object.", code="invalid_json") from None
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise APIError(400, "The body must be a JSON object of UTF-8 text.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise APIError(400, "The body must be a JSON object.", code="invalid_json")
     return body
@@ -79,7 +85,8 @@ async def balance(accounts: Accounts, request: Request, _: dict[str, str]) -> Re
 async def top_up(accounts: Accounts, request: Request, _: dict[str, str]) -> Response:
     account = accounts.account(request)
     amount = amount_of(await json_body(request))
-    return JSONResponse({"balance": round(accounts.vendor.ledger.top_up(account.id, amount), 6), "currency": "USD"})
+    balance = accounts.vendor.ledger.top_up(account.id, amount)
+    return JSONResponse({"balance": round(balance, 6), "currency": "USD"})
 
 
 async def transactions(accounts: Accounts, request: Request, _: dict[str, str]) -> Response:
@@ -209,17 +216,16 @@ async def intent(accounts: Accounts, request: Request, _: dict[str, str]) -> Res
 
 async def complete_checkout(accounts: Accounts, request: Request, params: dict[str, str]) -> Response:
     """Emulation only: what paying on the hosted checkout page does."""
-    return JSONResponse(accounts.vendor.ledger.complete_payment(params["id"]))
+    return JSONResponse(accounts.vendor.ledger.complete_payment(params["id"], "checkout.session"))
 
 
 async def confirm_intent(accounts: Accounts, request: Request, params: dict[str, str]) -> Response:
     """Emulation only: what stripe.js confirming with the client secret does."""
     secret = (await json_body(request)).get("client_secret")
-    if not isinstance(secret, str) or not hmac.compare_digest(secret, f"{params['id']}_secret_"
-                                                                      f"{_sign(params['id'])[:24]}"):
+    if not isinstance(secret, str) or not _same(secret, f"{params['id']}_secret_{_sign(params['id'])[:24]}"):
         raise APIError(400, "client_secret does not belong to this payment intent.", param="client_secret",
                        code="invalid_client_secret")
-    return JSONResponse(accounts.vendor.ledger.complete_payment(params["id"]))
+    return JSONResponse(accounts.vendor.ledger.complete_payment(params["id"], "payment_intent"))
 
 
 async def invoices(accounts: Accounts, request: Request, _: dict[str, str]) -> Response:
@@ -232,7 +238,7 @@ async def invoice_pdf(accounts: Accounts, request: Request, params: dict[str, st
     signed = request.query_params.get("download")
     if signed is not None:
         owner = accounts.vendor.ledger.invoice_owner(params["id"])
-        if owner is None or not hmac.compare_digest(signed, _sign(params["id"])):
+        if owner is None or not _same(signed, _sign(params["id"])):
             raise APIError(404, f"No invoice {params['id']!r}.", code="invoice_not_found", type="not_found_error")
         invoice = accounts.vendor.ledger.invoice(owner, params["id"])
         return Response(invoice_document(invoice), media_type="application/pdf",
@@ -241,6 +247,11 @@ async def invoice_pdf(accounts: Accounts, request: Request, params: dict[str, st
     path = accounts.paths["invoice_pdf"].replace("{id}", invoice["id"])
     return JSONResponse({"id": invoice["id"], "url": f"{_root(request)}{path}?download={_sign(invoice['id'])}",
                          "emulated": True})
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality for any client string (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
 
 
 def _sign(value: str) -> str:

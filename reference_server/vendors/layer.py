@@ -28,6 +28,7 @@ from .profile import Vendor, surface_of
 
 PUBLIC = frozenset({"/", "/health"})
 GENERATING = frozenset({"chat", "completions", "embeddings", "messages", "responses"})
+COUNTING = frozenset({"messages/count_tokens", "responses/input_tokens"})  # free: no balance needed
 
 
 def usage_of(obj: Any) -> Usage | None:
@@ -133,7 +134,7 @@ class VendorLayer:
         limiter = self.vendor.limiter(key or "anonymous")
         call = rules.Call(surface, headers, key)
         try:
-            if surface in GENERATING and not self.vendor.covered(key or ""):
+            if surface in GENERATING and rel not in COUNTING and not self.vendor.covered(key or ""):
                 self._check_balance(key)
         except APIError as error:
             return await self._reply(scope, receive, send, error, anthropic, limiter)
@@ -199,11 +200,12 @@ class VendorLayer:
                     # A failure, or a response cut off by a hang-up, is not what a retry should get again.
                     self.stored.pop(stored_key, None)  # type: ignore[arg-type]
                 entry.done.set()
-            if meter.usage is not None:
+            usage = _reported(inner["state"]) or meter.usage
+            if usage is not None:
                 if limiter is not None:
-                    limiter.charge_tokens(meter.usage.input + meter.usage.output)
+                    limiter.charge_tokens(usage.input + usage.output)
                 if call.model:
-                    self.vendor.charge(call.key or "", call.model, meter.usage,
+                    self.vendor.charge(call.key or "", call.model, usage,
                                        pay_as_you_go=bool(call.notes.get("extended_context")))
 
     async def _replay(self, key: tuple[str, str], raw: bytes, scope: Scope, receive: Receive, send: Send) -> bool:
@@ -280,6 +282,13 @@ def metered(send: Send, limiter: Limiter | None, meter: Meter) -> Send:
         await send(message)
 
     return send_out
+
+
+def _reported(state: dict[str, Any]) -> Usage | None:
+    """What the surface counted (surfaces.common.report_usage): an OpenAI stream without include_usage, or one
+    cut off, reports nothing itself and is still billed."""
+    usage = state.get("usage")
+    return usage_of({"usage": usage()}) if callable(usage) else None
 
 
 def rate_limited(verdict: Verdict, limiter: Limiter) -> APIError:

@@ -34,6 +34,19 @@ def insufficient(balance: float, needed: float | None = None) -> APIError:
                          f"API.", code="insufficient_balance", type="insufficient_balance")
 
 
+def _already(what: str, name: str, until: float) -> APIError:
+    """Buying what is active again would pay twice for one period: a 409 (it renews by itself)."""
+    return APIError(409, f"The {what} {name!r} is already active (it renews from the balance at {int(until)}).",
+                    code=f"{what.replace('-', '')}_already_active", type="conflict_error")
+
+
+def _metered(w: Wallet) -> Wallet:
+    if w.balance is None:
+        raise APIError(400, "This account's balance is not metered (wirecheck serve was given no --balance for its "
+                            "keys): there is nothing to top up.", code="balance_not_metered")
+    return w
+
+
 def not_found(what: str, value: str, code: str) -> APIError:
     return APIError(404, f"No {what} {value!r}.", code=code, type="not_found_error")
 
@@ -112,12 +125,11 @@ class Ledger:
             raise insufficient(w.balance, price)
         return self._record(w, kind, -price, description, **extra)
 
-    def top_up(self, account: str, amount: float, description: str = "Top-up (direct credit)",
-               **extra: Any) -> float:
+    def top_up(self, account: str, amount: float) -> float:
         with self.lock:
-            w = self.wallets[account]
-            self._record(w, "topup", amount, description, **extra)
-            return w.balance if w.balance is not None else 0.0
+            w = _metered(self.wallets[account])
+            self._record(w, "topup", amount, "Top-up (direct credit)")
+            return w.balance  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ plans and add-ons
 
@@ -150,6 +162,8 @@ class Ledger:
                            code="invalid_plan")
         with self.lock:
             w = self.wallets[account]
+            if self._current(w)[0] == plan:
+                raise _already("plan", plan, w.plan_until)
             self._pay(w, float(self.plans[plan]["price"]), "subscription", f"Plan {plan} (30 days)", plan=plan)
             w.plan, w.plan_until = plan, self.clock() + PERIOD_S
             return w
@@ -166,6 +180,8 @@ class Ledger:
                            code="invalid_addon")
         with self.lock:
             w = self.wallets[account]
+            if self._current(w)[1] == addon:
+                raise _already("add-on", addon, w.addon_until)
             self._pay(w, float(self.addons[addon]["price"]), "addon", f"Add-on {addon} (30 days)", addon=addon)
             w.addon, w.addon_until = addon, self.clock() + PERIOD_S
             return w
@@ -225,6 +241,7 @@ class Ledger:
             if promo is None:
                 raise not_found("promo code", promo_code, "promo_code_not_found")
             discount = int(promo.get("percent_off", 0))
+        _metered(self.wallets[account])
         prefix = "cs_emulated_" if kind == "checkout.session" else "pi_emulated_"
         payment = {"id": prefix + secrets.token_hex(12), "object": kind, "amount": round(amount, 2),
                    "amount_total": round(amount * (100 - discount) / 100, 2), "currency": "USD",
@@ -236,13 +253,13 @@ class Ledger:
             self.payment_owner[payment["id"]] = account
         return payment
 
-    def complete_payment(self, payment_id: str) -> dict[str, Any]:
+    def complete_payment(self, payment_id: str, kind: str) -> dict[str, Any]:
         """Pay an emulated session or intent: credit the balance and issue an invoice, once however often it is
         called (a repeated completion returns the same result)."""
         with self.lock:
             payment = self.payments.get(payment_id)
-            if payment is None:
-                raise not_found("payment", payment_id, "payment_not_found")
+            if payment is None or payment["object"] != kind:  # a session is paid on its page, an intent confirmed
+                raise not_found(kind.replace("_", " ").replace(".", " "), payment_id, "payment_not_found")
             if payment["status"] in ("complete", "succeeded"):
                 return payment
             w = self.wallets[self.payment_owner[payment_id]]

@@ -157,39 +157,38 @@ class Ledger:
         return name, until
 
     def subscribe(self, account: str, plan: str) -> Wallet:
-        if plan not in self.plans:
-            raise APIError(400, f"Unknown plan {plan!r}; plans are {', '.join(self.plans)}.", param="plan",
-                           code="invalid_plan")
-        with self.lock:
-            w = self.wallets[account]
-            if self._current(w)[0] == plan:
-                raise _already("plan", plan, w.plan_until)
-            self._pay(w, float(self.plans[plan]["price"]), "subscription", f"Plan {plan} (30 days)", plan=plan)
-            w.plan, w.plan_until = plan, self.clock() + PERIOD_S
-            return w
+        return self._buy(account, "plan", plan, self.plans)
 
     def cancel(self, account: str) -> Wallet:
-        with self.lock:
-            w = self.wallets[account]
-            w.plan, w.plan_until = None, 0.0
-            return w
+        return self._drop(account, "plan")
 
     def buy_addon(self, account: str, addon: str) -> Wallet:
-        if addon not in self.addons:
-            raise APIError(400, f"Unknown add-on {addon!r}; add-ons are {', '.join(self.addons)}.", param="addon",
-                           code="invalid_addon")
-        with self.lock:
-            w = self.wallets[account]
-            if self._current(w)[1] == addon:
-                raise _already("add-on", addon, w.addon_until)
-            self._pay(w, float(self.addons[addon]["price"]), "addon", f"Add-on {addon} (30 days)", addon=addon)
-            w.addon, w.addon_until = addon, self.clock() + PERIOD_S
-            return w
+        return self._buy(account, "addon", addon, self.addons)
 
     def remove_addon(self, account: str) -> Wallet:
+        return self._drop(account, "addon")
+
+    def _buy(self, account: str, slot: str, name: str, offered: dict[str, dict[str, Any]]) -> Wallet:
+        """Buy a plan or add-on (`slot`, a Wallet field with its `<slot>_until`) for a period from the balance."""
+        what = "plan" if slot == "plan" else "add-on"
+        if name not in offered:
+            raise APIError(400, f"Unknown {what} {name!r}; {what}s are {', '.join(offered)}.", param=slot,
+                           code=f"invalid_{slot}")
         with self.lock:
             w = self.wallets[account]
-            w.addon, w.addon_until = None, 0.0
+            if self._current(w)[0 if slot == "plan" else 1] == name:
+                raise _already(what, name, getattr(w, slot + "_until"))
+            self._pay(w, float(offered[name]["price"]), "subscription" if slot == "plan" else "addon",
+                      f"{what.capitalize()} {name} (30 days)", **{slot: name})
+            setattr(w, slot, name)
+            setattr(w, slot + "_until", self.clock() + PERIOD_S)
+            return w
+
+    def _drop(self, account: str, slot: str) -> Wallet:
+        with self.lock:
+            w = self.wallets[account]
+            setattr(w, slot, None)
+            setattr(w, slot + "_until", 0.0)
             return w
 
     # ------------------------------------------------------------------ usage

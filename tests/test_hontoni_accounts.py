@@ -330,3 +330,14 @@ def test_any_body_gets_a_status_and_an_envelope_never_a_500(hontoni, method: str
             _error(reply, reply.status_code)
 
     send()
+
+
+def test_claude_code_configured_as_documented(hontoni) -> None:
+    """002: "export ANTHROPIC_BASE_URL=https://api.hontoni.vn/v1": the SDK then asks for /v1/v1/messages."""
+    client = anthropic.Anthropic(base_url=hontoni.base_url + "/v1", api_key="sk-gw-any", max_retries=0)
+    assert client.messages.create(model="claude-sonnet-4", max_tokens=4, messages=HELLO).type == "message"
+    assert client.messages.count_tokens(model="claude-sonnet-4", messages=HELLO).input_tokens > 0
+    assert any(m.id == "claude-sonnet-4" for m in client.models.list())
+    plain = httpx.post(hontoni.base_url + "/v1/v1/chat/completions", headers=_auth("sk-gw-any"),
+                       json={"model": "gpt-4o", "messages": HELLO, "max_tokens": 1})
+    _error(plain, 404)  # only what Anthropic clients send there

@@ -107,11 +107,20 @@ class VendorLayer:
         self.stored: dict[tuple[str, str], Stored] = {}
 
     def relative(self, path: str) -> str | None:
-        """The API path relative to the vendor's base (``chat/completions``), or None outside it."""
+        """The API path relative to the vendor's base (``chat/completions``), or None outside it. Where the vendor
+        tells Anthropic clients to use the base itself as their base URL (Hontoni's Claude Code setup), what they
+        send, base + /v1/messages, is the messages path too."""
         base = self.vendor.profile.base_path
-        if base:
-            return path[len(base) + 1:].strip("/") if path.startswith(base + "/") else None
-        return path.strip("/") or None
+        if not base:
+            return path.strip("/") or None
+        if not path.startswith(base + "/"):
+            return None
+        rel = path[len(base) + 1:].strip("/")
+        doubled = self.vendor.profile.vendor.get("anthropic_base_url")
+        if doubled and rel.startswith(doubled.strip("/") + "/"):
+            inner = rel[len(doubled.strip("/")) + 1:]
+            return inner if surface_of(inner) in ("messages", "models") else rel
+        return rel
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC:

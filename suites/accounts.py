@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from .expect import expect_object
 from .registry import fail
 from .target import Target
 from .wire import Exchange
@@ -84,15 +85,7 @@ class Session:
         if guessed and ex.status in (400, 404, 405, 422):
             pytest.skip(f"inconclusive: {what} with {body!r} got HTTP {ex.status}; the document shows no request "
                         f"body for it, so this may be wirecheck's guess, not the target's defect")
-        if ex.status not in (200, 201):
-            fail(f"{what} got HTTP {ex.status}: {ex.body[:200].decode('utf-8', 'replace')}", ex.evidence())
-        try:
-            value = ex.json()
-        except ValueError:
-            value = None
-        if not isinstance(value, dict):
-            fail(f"{what}: the body is not a JSON object", ex.evidence())
-        return value
+        return expect_object(ex, what, ok=(200, 201))
 
 
 def fresh_session(wire, target: Target, top_up: float = 0) -> Session:

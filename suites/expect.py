@@ -18,11 +18,11 @@ def snippet(ex: Exchange, limit: int = 300) -> str:
     return ex.body[:limit].decode("utf-8", errors="replace")
 
 
-def expect_ok(ex: Exchange, what: str = "the request") -> None:
+def expect_ok(ex: Exchange, what: str = "the request", ok: tuple[int, ...] = (200,)) -> None:
     if ex.error or ex.timed_out or ex.too_large:
         fail(f"{what}: {ex.describe()}", ex.evidence())
-    if ex.status != 200:
-        fail(f"{what} got HTTP {ex.status}, not 200: {snippet(ex)}", ex.evidence())
+    if ex.status not in ok:
+        fail(f"{what} got HTTP {ex.status}, not {' or '.join(map(str, ok))}: {snippet(ex)}", ex.evidence())
 
 
 def expect_no_problems(ex: Exchange, problems: list[str]) -> None:
@@ -31,17 +31,17 @@ def expect_no_problems(ex: Exchange, problems: list[str]) -> None:
         fail("; ".join(problems[:5]), ex.evidence(*problems[:20]))
 
 
-def expect_json(ex: Exchange, what: str = "the request") -> Any:
-    """The 200 JSON body of `ex`, or a failure that shows what came instead."""
-    expect_ok(ex, what)
+def expect_json(ex: Exchange, what: str = "the request", ok: tuple[int, ...] = (200,)) -> Any:
+    """The JSON body of a 200 (or another `ok` status) `ex`, or a failure that shows what came instead."""
+    expect_ok(ex, what, ok)
     try:
         return ex.json()
     except ValueError:
-        fail(f"{what}: the 200 body is not JSON ({ex.content_type!r}): {snippet(ex)}", ex.evidence())
+        fail(f"{what}: the {ex.status} body is not JSON ({ex.content_type!r}): {snippet(ex)}", ex.evidence())
 
 
-def expect_object(ex: Exchange, what: str = "the request") -> dict[str, Any]:
-    body = expect_json(ex, what)
+def expect_object(ex: Exchange, what: str = "the request", ok: tuple[int, ...] = (200,)) -> dict[str, Any]:
+    body = expect_json(ex, what, ok)
     if not isinstance(body, dict):
         fail(f"{what}: the body is {type(body).__name__}, not a JSON object", ex.evidence())
     return body

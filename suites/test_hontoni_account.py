@@ -16,6 +16,7 @@ from .accounts import Session, fresh_session
 from .expect import expect_object
 from .judge import envelope_problems
 from .registry import check, fail
+from .test_ratelimits import header_specs
 from .target import Target
 from .wire import Exchange
 
@@ -36,18 +37,12 @@ def _expect_error(ex: Exchange, status: int, what: str, target: Target) -> None:
         fail("; ".join(problems), ex.evidence(*problems))
 
 
-def _documented_headers(target: Target) -> dict[str, tuple[str, str]]:
-    """Header name -> (measure, window) for the X-RateLimit-* family."""
-    headers = (target.profile.vendor.get("rate_limits") or {}).get("headers") or {}
-    return {name: tuple(spec.split(" ", 1)) for name, spec in headers.items()}  # type: ignore[misc]
-
-
 def _limits_shown(ex: Exchange, target: Target) -> dict[str, int]:
     """window -> the limit the response's headers state for it."""
     got = {k.lower(): v for k, v in ex.headers.items()}
     out: dict[str, int] = {}
-    for name, (measure, window) in _documented_headers(target).items():
-        value = got.get(name.lower(), "")
+    for name, (measure, window) in header_specs(target).items():
+        value = got.get(name, "")
         if measure == "limit" and value.strip().isdigit():
             out[window] = int(value)
     return out
@@ -179,8 +174,8 @@ def test_thinking_cap(wire, target) -> None:
                  "X-RateLimit-Concurrent-Active counts the request being answered. Clients pace on these numbers.")
 def test_windows(wire, target) -> None:
     session = fresh_session(wire, target, top_up=1)  # chat, not GET /models: surely counted wherever limits apply
-    specs = _documented_headers(target)
-    remaining = {n.lower(): w for n, (m, w) in specs.items() if m == "remaining"}
+    specs = header_specs(target)
+    remaining = {n: w for n, (m, w) in specs.items() if m == "remaining"}
     seen: list[dict[str, int]] = []
     limits: list[dict[str, int]] = []
     last: Exchange | None = None
@@ -193,7 +188,7 @@ def test_windows(wire, target) -> None:
         missing = sorted(w for w in remaining.values() if w not in values)
         if missing:
             fail(f"no remaining count for windows {missing}", last.evidence())
-        active = next((got.get(n.lower()) for n, (m, _) in specs.items() if m == "active"), None)
+        active = next((got.get(n) for n, (m, _) in specs.items() if m == "active"), None)
         if active is not None and (not active.isdigit() or int(active) < 1):
             fail(f"the concurrency header says {active!r} active while this request is being answered",
                  last.evidence())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from .registry import check, fail
-from .wire import sdk_http_client
+from .test_sdk_anthropic import make_client
 
 anthropic = pytest.importorskip("anthropic")
 
@@ -21,14 +21,15 @@ def test_claude_code_base_url(wire, target) -> None:
     documented = target.profile.vendor.get("anthropic_base_url")
     if not documented or not target.base_url.endswith(documented):
         pytest.skip(f"not-claimed: the target's base URL {target.base_url} is not the documented Anthropic base")
-    client = anthropic.Anthropic(base_url=target.base_url, api_key=target.api_key or "wirecheck-no-key",
-                                 max_retries=0, timeout=target.deadline, http_client=sdk_http_client(anthropic, target))
+    client = make_client(target, base_url=target.base_url)  # as documented: the base itself, /v1 included
     try:
         reply = client.messages.create(model=target.model, max_tokens=8,
                                        messages=[{"role": "user", "content": "Say hi."}])
     except anthropic.APIStatusError as exc:
         fail(f"the Anthropic SDK with base_url {target.base_url} (as the document tells Claude Code users) got "
              f"HTTP {exc.status_code} from {exc.response.request.url.path}: {exc.message[:200]}")
+    except anthropic.APIResponseValidationError as exc:
+        fail(f"the Anthropic SDK with base_url {target.base_url} could not read the answer: {exc}")
     except anthropic.APIConnectionError as exc:
         fail(f"the Anthropic SDK with base_url {target.base_url} could not complete a request: {exc}")
     finally:

@@ -30,9 +30,10 @@ def evidence(what: str, *notes: str) -> Evidence:
     return Evidence(request={"client": f"anthropic-python {anthropic.__version__}", "call": what}, notes=list(notes))
 
 
-def make_client(target, *, api_key: str | None = None):
+def make_client(target, *, api_key: str | None = None, base_url: str | None = None):
+    """The SDK on the target; its base URL is the target's without /v1 (the SDK adds it), unless `base_url`."""
     root = target.base_url[: -len("/v1")] if target.base_url.endswith("/v1") else target.base_url
-    return anthropic.Anthropic(base_url=root, api_key=api_key or target.api_key or "wirecheck-no-key", max_retries=0,
+    return anthropic.Anthropic(base_url=base_url or root, api_key=api_key or target.api_key or "wirecheck-no-key", max_retries=0,
                                timeout=target.deadline, _strict_response_validation=True,
                                http_client=sdk_http_client(anthropic, target))
 

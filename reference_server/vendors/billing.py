@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import APIError
+from ..request_body import read_json
 from .ledger import PERIOD_S, Ledger, Wallet
 
 if TYPE_CHECKING:
@@ -55,22 +55,14 @@ def _root(request: Request) -> str:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """A JSON object of at most 64 KB (read no further), with no string that cannot be UTF-8 (JSON allows a lone
-    surrogate, `"\\ud800"`; hashing or answering it would fail)."""
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > BODY_LIMIT:
-            raise APIError(413, "The body is too large for an account request (64 KB at most).",
-                           code="request_too_large")
+    """The surfaces' body reader (size, depth, lone surrogates) at the account API's 64 KB, a bad body's 400 with
+    this API's code."""
     try:
-        body = json.loads(raw)
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-        raise APIError(400, "The body must be a JSON object of UTF-8 text.", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise APIError(400, "The body must be a JSON object.", code="invalid_json")
-    return body
+        return await read_json(request, BODY_LIMIT)
+    except APIError as error:
+        if error.status == 400:
+            error.code = error.code or "invalid_json"
+        raise
 
 
 # ---------------------------------------------------------------------------------------------- balance

@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 from ..errors import APIError
 
 PERIOD_S = 30 * 86400  # "$6/mo": a month of 30 days
+# Wallet field -> (its transactions' type, what it is called)
+SLOTS = {"plan": ("subscription", "plan"), "addon": ("addon", "add-on")}
 MAX_TRANSACTIONS = 10_000  # kept per account (GET /api/billing/transactions pages at most 500)
 
 
@@ -139,47 +141,55 @@ class Ledger:
             return self._current(self.wallets[account])
 
     def _current(self, w: Wallet) -> tuple[str | None, str | None]:
-        now = self.clock()
-        if w.plan is not None and now >= w.plan_until:
-            w.plan, w.plan_until = self._renew(w, w.plan, self.plans[w.plan]["price"], w.plan_until, "Plan")
-        if w.addon is not None and now >= w.addon_until:
-            w.addon, w.addon_until = self._renew(w, w.addon, self.addons[w.addon]["price"], w.addon_until, "Add-on")
+        for slot in SLOTS:
+            self._renew(w, slot)
         return w.plan, w.addon
 
-    def _renew(self, w: Wallet, name: str, price: float, until: float, what: str) -> tuple[str | None, float]:
-        now = self.clock()
-        while until <= now:  # a clock that jumped several periods renews each one, or lapses at the first gap
+    def _offered(self, slot: str) -> dict[str, dict[str, Any]]:
+        return self.plans if slot == "plan" else self.addons
+
+    def _renew(self, w: Wallet, slot: str) -> None:
+        """Renew the plan or add-on (`slot`) for each period that has ended, or let it lapse at the first the balance
+        cannot pay (a clock that jumped several periods renews each one)."""
+        name, until = getattr(w, slot), getattr(w, slot + "_until")
+        if name is None:
+            return
+        price = float(self._offered(slot)[name]["price"])
+        kind, what = SLOTS[slot]
+        while until <= self.clock():
             if w.balance is not None and w.balance < price:
-                return None, 0.0
-            self._record(w, "subscription" if what == "Plan" else "addon", -price, f"{what} {name} renewal",
-                         plan=name if what == "Plan" else None, addon=name if what != "Plan" else None)
+                name, until = None, 0.0
+                break
+            self._record(w, kind, -price, f"{what.capitalize()} {name} renewal", **{slot: name})
             until += PERIOD_S
-        return name, until
+        setattr(w, slot, name)
+        setattr(w, slot + "_until", until)
 
     def subscribe(self, account: str, plan: str) -> Wallet:
-        return self._buy(account, "plan", plan, self.plans)
+        return self._buy(account, "plan", plan)
 
     def cancel(self, account: str) -> Wallet:
         return self._drop(account, "plan")
 
     def buy_addon(self, account: str, addon: str) -> Wallet:
-        return self._buy(account, "addon", addon, self.addons)
+        return self._buy(account, "addon", addon)
 
     def remove_addon(self, account: str) -> Wallet:
         return self._drop(account, "addon")
 
-    def _buy(self, account: str, slot: str, name: str, offered: dict[str, dict[str, Any]]) -> Wallet:
+    def _buy(self, account: str, slot: str, name: str) -> Wallet:
         """Buy a plan or add-on (`slot`, a Wallet field with its `<slot>_until`) for a period from the balance."""
-        what = "plan" if slot == "plan" else "add-on"
+        offered, (kind, what) = self._offered(slot), SLOTS[slot]
         if name not in offered:
             raise APIError(400, f"Unknown {what} {name!r}; {what}s are {', '.join(offered)}.", param=slot,
                            code=f"invalid_{slot}")
         with self.lock:
             w = self.wallets[account]
-            if self._current(w)[0 if slot == "plan" else 1] == name:
+            self._renew(w, slot)
+            if getattr(w, slot) == name:
                 raise _already(what, name, getattr(w, slot + "_until"))
-            self._pay(w, float(offered[name]["price"]), "subscription" if slot == "plan" else "addon",
-                      f"{what.capitalize()} {name} (30 days)", **{slot: name})
+            self._pay(w, float(offered[name]["price"]), kind, f"{what.capitalize()} {name} (30 days)",
+                      **{slot: name})
             setattr(w, slot, name)
             setattr(w, slot + "_until", self.clock() + PERIOD_S)
             return w

@@ -145,12 +145,12 @@ class Vendor:
             self._limited[key] = wanted
         return limiter
 
-    def _plan_of(self, account: str) -> str | None:
-        """The plan whose limits apply: the subscribed one; else an account made through register has the lowest
-        plan's (`new_account_plan`), configured keys --rate-limit plan=... (or none: their --rate-limit windows)."""
-        plan, _ = self.ledger.current(account)
-        if plan is not None:
-            return plan
+    def _plan_of(self, account: str, subscribed: str | None) -> str | None:
+        """The plan whose limits and cap apply: the subscribed one; else an account made through register has the
+        lowest plan's (`new_account_plan`), configured keys --rate-limit plan=... (or none: their --rate-limit
+        windows as given)."""
+        if subscribed is not None:
+            return subscribed
         if account == CONFIGURED_ACCOUNT:
             asked = self.options.rate_limit.get("plan")
             return asked if isinstance(asked, str) else None
@@ -158,11 +158,12 @@ class Vendor:
 
     def limits_for(self, account: str) -> dict[str, int] | None:
         """Every window's limit for the account's keys: its plan's times its add-on's multiplier ("Double all rate
-        limits", concurrency included). Configured keys without a subscription keep --rate-limit's windows."""
+        limits", concurrency included). Configured keys without a subscription keep --rate-limit's windows (which
+        already hold its plan=...)."""
         if self.limits is None:
             return None
         subscribed, addon = self.ledger.current(account)
-        plan = subscribed or (None if account == CONFIGURED_ACCOUNT else self._plan_of(account))
+        plan = subscribed if account == CONFIGURED_ACCOUNT else self._plan_of(account, subscribed)
         base = dict(self.limits.limits)
         if plan is not None:
             plans = self.profile.vendor.get("plans") or {}
@@ -172,7 +173,7 @@ class Vendor:
 
     def plan_thinking_budget(self, account: str) -> int | None:
         """The plan table's Thinking Budget for the account, or None (no plan: not capped)."""
-        plan = self._plan_of(account)
+        plan = self._plan_of(account, self.ledger.current(account)[0])
         budget = ((self.profile.vendor.get("plans") or {}).get(plan) or {}).get("thinking_budget")
         return int(budget) if budget is not None else None
 

@@ -37,6 +37,10 @@ class RowSampler:
     # alone, so one hostile request cannot end the streams it was batched with.
     failure: Exception | None = None
 
+    def fail(self, exc: Exception) -> None:
+        """Record what went wrong; the first failure is the one the request reports."""
+        self.failure = self.failure or exc
+
     @property
     def penalised(self) -> bool:
         return bool(self.params.frequency_penalty or self.params.presence_penalty)
@@ -94,7 +98,7 @@ def process_logits(logits: torch.Tensor, rows: list[RowSampler]) -> torch.Tensor
 
 def _failed(row: RowSampler, exc: Exception, logits: torch.Tensor) -> None:
     """Mark the row failed; its logits become finite so the batch's vector work stays valid."""
-    row.failure = exc
+    row.fail(exc)
     logits.fill_(0.0)
 
 
@@ -134,7 +138,7 @@ def _draw(processed: torch.Tensor, rows: list[RowSampler], which: list[int]) -> 
             try:
                 chosen[i] = int(torch.multinomial(probs[j], 1, generator=rows[i].generator))
             except RuntimeError as exc:  # no finite probability left in this row
-                rows[i].failure = rows[i].failure or exc
+                rows[i].fail(exc)
                 chosen[i] = 0
     return chosen
 
@@ -166,7 +170,7 @@ def choose(logits: torch.Tensor, rows: list[RowSampler]) -> list[int]:
             try:
                 token = _guarded(processed, rows, i, token)
             except Exception as exc:  # noqa: BLE001 - the row fails, the batch goes on
-                row.failure = exc
+                row.fail(exc)
         tokens.append(token)
     for row, token in zip(rows, tokens):
         row.generated += 1

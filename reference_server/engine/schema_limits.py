@@ -29,11 +29,15 @@ MAX_LARGE_ENUM_CHARS = 15_000
 def schema_limit_error(schema: Any) -> str | None:
     """Why `schema` is past the limits (what was counted against which limit), or None."""
     properties = enum_values = name_chars = 0
+    followed: set[int] = set()  # pure-ref nodes already followed to a real schema: each chain is walked once
     pending = [schema]
     while pending:  # iterative: the schema is client data, its depth is not ours to recurse on
         node = pending.pop()
         if not isinstance(node, dict):
             continue
+        cycle = _ref_cycle(schema, node, followed)
+        if cycle:
+            return f"the $ref chain {' -> '.join(cycle)} comes back to itself without reaching a schema"
         props = node.get("properties")
         if isinstance(props, dict):
             properties += len(props)
@@ -58,9 +62,6 @@ def schema_limit_error(schema: Any) -> str | None:
                 pending.extend(v for v in child if isinstance(v, dict))
             elif key in _ONES and isinstance(child, dict):
                 pending.append(child)
-    cycle = _ref_cycle(schema)
-    if cycle:
-        return f"the $ref chain {' -> '.join(cycle)} comes back to itself without reaching a schema"
     if properties > MAX_PROPERTIES:
         return f"the schema has {properties} object properties in all; at most {MAX_PROPERTIES} are allowed"
     if enum_values > MAX_ENUM_VALUES:
@@ -74,27 +75,18 @@ def schema_limit_error(schema: Any) -> str | None:
 _ANNOTATIONS = {"$ref", "title", "description", "$comment", "examples", "default", "deprecated"}
 
 
-def _ref_cycle(root: Any) -> list[str] | None:
-    """A chain of schemas that are nothing but a `$ref` (annotations aside) and that loops, as its refs."""
-    ends: set[int] = set()  # pure-ref nodes already followed to a real schema: each chain is walked once
-    pending = [root]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, list):
-            pending.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        pending.extend(node.values())
-        chain: list[str] = []
-        seen: set[int] = set()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and not (node.keys() - _ANNOTATIONS):
-            if id(node) in ends:
-                break
-            if id(node) in seen:
-                return chain
-            seen.add(id(node))
-            chain.append(node["$ref"])
-            node = json_pointer(root, node["$ref"])
-        ends |= seen
+def _ref_cycle(root: Any, node: dict[str, Any], followed: set[int]) -> list[str] | None:
+    """The refs of a chain of schemas that are nothing but a `$ref` (annotations aside), starting at `node`, when it
+    loops; None when it reaches a real schema (its nodes join `followed`)."""
+    chain: list[str] = []
+    seen: set[int] = set()
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and not (node.keys() - _ANNOTATIONS):
+        if id(node) in followed:
+            break
+        if id(node) in seen:
+            return chain
+        seen.add(id(node))
+        chain.append(node["$ref"])
+        node = json_pointer(root, node["$ref"])
+    followed |= seen
     return None
